@@ -1,0 +1,122 @@
+"""The digest job: for each due subscriber, gather undelivered matches, fold duplicate
+stories together, render, send, and record the deliveries once the server accepted them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Optional
+
+from alerts.delivery import EmailSettings, Transport
+from alerts.errors import DeliveryError
+from alerts.digest import Subscription
+from alerts.render import Digest, Entry, SourceState, TopicSection, build_message, render_html
+from alerts.rules import Topic
+from alerts.stories import cluster
+from spiders.sources import Source
+from spiders.store import Store
+
+log = logging.getLogger("newswatch.digest")
+
+
+@dataclass
+class DispatchResult:
+    subscriber: str
+    status: str            # sent | not_due | empty | failed | preview | dry_run
+    items: int = 0
+    where: Optional[str] = None
+    error: Optional[str] = None
+
+
+def source_health(store: Store, sources: Iterable[Source]) -> list[SourceState]:
+    states = []
+    for s in sources:
+        history = store.crawl_history(s.id, limit=50)
+        if not history:
+            states.append(SourceState(s.id, s.label, ok=True))
+            continue
+        if history[0].status in ("ok", "not_modified"):
+            states.append(SourceState(s.id, s.label, ok=True))
+            continue
+        since = history[0].finished_at
+        for run in history:
+            if run.status in ("ok", "not_modified"):
+                break
+            since = run.finished_at
+        states.append(SourceState(s.id, s.label, ok=False, failing_since=since, last_error=history[0].error))
+    return states
+
+
+def build_digest(store: Store, sub: Subscription, topics: dict[str, Topic], source_names: dict[str, str],
+                 health: list[SourceState], now: datetime, list_id: str = "newswatch.localhost") -> Digest:
+    rows = store.matches_for(sub.topics, undelivered_to=sub.name)
+    by_item: dict[int, list[tuple]] = {}
+    for item, topic_id, score, evidence in rows:
+        if score < sub.min_score:
+            continue
+        if sub.languages and item.language not in sub.languages:
+            continue
+        by_item.setdefault(item.id, []).append((item, topic_id, evidence))
+    # Each item appears once, under the topic it is most about (highest score; ties go to
+    # the subscriber's order), with the other topics named.
+    order = {t: i for i, t in enumerate(sub.topics)}
+    placed: dict[str, list[Entry]] = {t: [] for t in sub.topics}
+    for found in by_item.values():
+        item, topic_id, evidence = max(found, key=lambda f: (f[2].get("score", 0), -order[f[1]]))
+        others = [topics[f[1]].label if f[1] in topics else f[1] for f in found if f[1] != topic_id]
+        placed[topic_id].append(Entry(item, topic_id, evidence, source_names.get(item.source_id, item.source_id),
+                                      other_topics=others))
+    sections = []
+    for topic_id in sub.topics:
+        entries = cluster(placed[topic_id], source_names)
+        entries.sort(key=lambda e: e.item.published or now, reverse=True)
+        title = topics[topic_id].label if topic_id in topics else topic_id
+        sections.append(TopicSection(topic_id, title, entries))
+    return Digest(subscription=sub, sections=sections, sources=health, generated_at=now, list_id=list_id)
+
+
+def dispatch(store: Store, subscriptions: Iterable[Subscription], topics: dict[str, Topic],
+             sources: list[Source], email: EmailSettings, transport: Optional[Transport],
+             now: Optional[datetime] = None, only: Optional[str] = None, dry_run: bool = False,
+             preview_dir: Optional[str] = None, force: bool = False) -> list[DispatchResult]:
+    """Send every due digest. ``preview_dir`` writes HTML and records nothing; ``dry_run``
+    builds and reports without sending or recording."""
+    now = now or datetime.now(timezone.utc)
+    health = source_health(store, sources)
+    names = {s.id: s.label for s in sources}
+    results = []
+    for sub in subscriptions:
+        if only and sub.name != only:
+            continue
+        previewing = preview_dir is not None
+        if not (force or previewing or dry_run) and not sub.cadence.is_due(store.last_digest(sub.name), now, sub.zone):
+            results.append(DispatchResult(sub.name, "not_due"))
+            continue
+        digest = build_digest(store, sub, topics, names, health, now, email.list_id)
+        if previewing:
+            path = Path(preview_dir)
+            path.mkdir(parents=True, exist_ok=True)
+            out = path / f"{sub.name}.html"
+            out.write_text(render_html(digest), encoding="utf-8")
+            results.append(DispatchResult(sub.name, "preview", digest.count, str(out)))
+            continue
+        if digest.count == 0 and not sub.send_empty:
+            results.append(DispatchResult(sub.name, "empty"))
+            continue
+        if dry_run:
+            results.append(DispatchResult(sub.name, "dry_run", digest.count))
+            continue
+        msg = build_message(digest, email.from_)
+        try:
+            where = transport.send(msg)
+        except DeliveryError as exc:
+            log.error("digest for %s not delivered (will retry next run): %s", sub.name, exc)
+            store.record_failed_digest(sub.name, msg["Message-ID"], digest.count, str(exc))
+            results.append(DispatchResult(sub.name, "failed", digest.count, error=str(exc)))
+            continue
+        store.record_delivery(sub.name, digest.item_ids, msg["Message-ID"])
+        log.info("digest for %s: %d items delivered to %s", sub.name, digest.count, where)
+        results.append(DispatchResult(sub.name, "sent", digest.count, where))
+    return results

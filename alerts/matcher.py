@@ -1,0 +1,297 @@
+"""The matching engine: one scan of an item finds every term of every topic.
+
+Terms are indexed by the normalised forms (and prefixes) of their first word, and each
+distinct token is looked up once and cached, so the cost per token is one dictionary
+lookup whatever the number of terms. Phrases are checked from their first word onward;
+``re:`` terms run on RE2. Then each topic is decided from the hits.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Optional
+
+from alerts.rules import CompiledTopic, Group, Rulebook
+from alerts.text import TOKEN_RE, normalize_word
+
+_FIELD_GAP = 100_000                       # keeps `near` from spanning two fields
+_SLOW_CHARS = re.compile("[\u00ad\u200b-\u200d\u2060\u0300\u0301]")
+_FAST_MAP = str.maketrans({"ё": "е", "\u2019": "'", "\u02bc": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+_CACHE_LIMIT = 500_000
+FIELD_ORDER = ("title", "summary", "body", "text")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    term: int          # index into the rulebook's term table
+    field: str
+    start: int         # offsets in the field's original text
+    end: int
+    pos: int           # word position, fields kept far apart
+
+
+@dataclass
+class TopicMatch:
+    topic_id: str
+    score: float
+    hits: list[Hit]
+    evidence: dict
+
+
+def _strip_possessive(tok: str) -> str:
+    if tok.endswith("'s"):
+        return tok[:-2]
+    if tok.endswith("'"):
+        return tok[:-1]
+    return tok
+
+
+def _fast_fold(text: str) -> Optional[str]:
+    """Whole-text normalisation when it keeps every offset; None means go word by word."""
+    if _SLOW_CHARS.search(text) or not unicodedata.is_normalized("NFKC", text):
+        return None
+    folded = text.casefold()
+    if len(folded) != len(text):
+        return None
+    return folded.translate(_FAST_MAP)
+
+
+def _is_upper(word: str) -> bool:
+    letters = [c for c in word.split("'")[0].split("\u2019")[0] if c.isalpha()]
+    return bool(letters) and all(c.isupper() for c in letters)
+
+
+class Matcher:
+    def __init__(self, rulebook: Rulebook):
+        self.rulebook = rulebook
+        self.terms = rulebook.terms
+        self._exact: dict[str, list[int]] = {}
+        self._prefix: dict[str, list[int]] = {}
+        self._regex: list[int] = []
+        for idx, term in enumerate(self.terms):
+            if term.regex is not None:
+                self._regex.append(idx)
+                continue
+            first = term.words[0]
+            if first.forms is not None:
+                for form in first.forms:
+                    self._exact.setdefault(form, []).append(idx)
+            else:
+                self._prefix.setdefault(first.prefix, []).append(idx)
+        self._prefix_lengths = sorted({len(p) for p in self._prefix})
+        self._cache: dict[str, tuple[int, ...]] = {}
+
+    # ---- scanning ----------------------------------------------------------------------
+    def _candidates(self, raw: str) -> tuple[int, ...]:
+        norm = _strip_possessive(raw)
+        found = list(self._exact.get(norm, ()))
+        for length in self._prefix_lengths:
+            if length > len(norm):
+                break
+            found.extend(self._prefix.get(norm[:length], ()))
+        result = tuple(found)
+        if len(self._cache) > _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[raw] = result
+        return result
+
+    def _tokens(self, text: str) -> tuple[list[str], list[int], list[int]]:
+        folded = _fast_fold(text)
+        norms, starts, ends = [], [], []
+        if folded is not None:
+            for m in TOKEN_RE.finditer(folded):
+                norms.append(m.group())
+                starts.append(m.start())
+                ends.append(m.end())
+        else:
+            for m in TOKEN_RE.finditer(text):
+                norm = normalize_word(m.group())
+                if norm:
+                    # keep the possessive for _strip_possessive, as the fast path does
+                    norms.append(norm + ("'s" if m.group().lower().endswith(("'s", "’s")) else ""))
+                    starts.append(m.start())
+                    ends.append(m.end())
+        return norms, starts, ends
+
+    def _maybe_hits(self, text: str) -> bool:
+        """Cheap pre-check: does any token start a term? Most items end here."""
+        if self._regex:
+            return True
+        folded = _fast_fold(text)
+        if folded is None:
+            return True
+        cache = self._cache
+        for tok in TOKEN_RE.findall(folded):
+            c = cache.get(tok)
+            if c is None:
+                c = self._candidates(tok)
+            if c:
+                return True
+        return False
+
+    def scan(self, fields: Mapping[str, str]) -> list[Hit]:
+        hits: list[Hit] = []
+        base = 0
+        for name in FIELD_ORDER:
+            text = fields.get(name)
+            if not text:
+                continue
+            if not self._maybe_hits(text):
+                base += _FIELD_GAP
+                continue
+            norms, starts, ends = self._tokens(text)
+            n_tokens = len(norms)
+            cache = self._cache
+            for i, tok in enumerate(norms):
+                cands = cache.get(tok)
+                if cands is None:
+                    cands = self._candidates(tok)
+                for idx in cands:
+                    words = self.terms[idx].words
+                    if i + len(words) > n_tokens:
+                        continue
+                    for k, wp in enumerate(words):
+                        j = i + k
+                        upper = wp.acronym and _is_upper(text[starts[j]:ends[j]])
+                        if not wp.matches(_strip_possessive(norms[j]), upper):
+                            break
+                    else:
+                        hits.append(Hit(idx, name, starts[i], ends[i + len(words) - 1], base + i))
+            for idx in self._regex:
+                for m in self.terms[idx].regex.finditer(text):
+                    pos = bisect.bisect_right(starts, m.start()) - 1
+                    hits.append(Hit(idx, name, m.start(), m.end(), base + max(pos, 0)))
+            base += _FIELD_GAP
+        return hits
+
+    # ---- deciding topics ---------------------------------------------------------------
+    def match(self, fields: Mapping[str, str], topic_ids: Optional[Iterable[str]] = None) -> list[TopicMatch]:
+        hits = self.scan(fields)
+        if not hits:
+            return []
+        by_term: dict[int, list[Hit]] = {}
+        for h in hits:
+            by_term.setdefault(h.term, []).append(h)
+        wanted = set(topic_ids) if topic_ids is not None else None
+        out = []
+        for ct in self.rulebook.topics:
+            if wanted is not None and ct.topic.id not in wanted:
+                continue
+            m = self._decide(ct, by_term, fields)
+            if m is not None:
+                out.append(m)
+        return out
+
+    def _decide(self, ct: CompiledTopic, by_term: dict[int, list[Hit]], fields: Mapping[str, str]) -> Optional[TopicMatch]:
+        topic = ct.topic
+        allowed = set(topic.fields) | {"text"}
+        masks = [h for g in ct.of_role("ignore") for t in g.terms for h in by_term.get(t, ())]
+
+        def group_hits(g: Group) -> list[Hit]:
+            found = []
+            for t in g.terms:
+                for h in by_term.get(t, ()):
+                    if h.field not in allowed:
+                        continue
+                    if any(m.field == h.field and m.start <= h.start and h.end <= m.end for m in masks):
+                        continue
+                    found.append(h)
+            return found
+
+        for g in ct.of_role("none"):
+            if group_hits(g):
+                return None
+        all_groups = [(g, group_hits(g)) for g in ct.of_role("all")]
+        if any(not hs for _, hs in all_groups):
+            return None
+        any_groups = [(g, group_hits(g)) for g in ct.of_role("any")]
+        if any_groups and not any(hs for _, hs in any_groups):
+            return None
+        if topic.near is not None and len(all_groups) > 1:
+            if _min_window([hs for _, hs in all_groups]) > topic.near:
+                return None
+        score = 0.0
+        kept: list[Hit] = []
+        for g, hs in all_groups + any_groups:
+            if hs:
+                # a mention in the title counts twice: it says what the item is about
+                mentions = len(hs) + sum(1 for h in hs if h.field == "title")
+                score += g.weight * min(3.0, 1.0 + 0.25 * (mentions - 1))
+                kept.extend(hs)
+        if score < topic.min_score:
+            return None
+        kept = sorted(set(kept), key=lambda h: (FIELD_ORDER.index(h.field), h.start, h.end))
+        return TopicMatch(topic.id, round(score, 3), kept, self._evidence(topic.id, score, kept, fields))
+
+    def _evidence(self, topic_id: str, score: float, hits: list[Hit], fields: Mapping[str, str]) -> dict:
+        terms = []
+        for h in hits:
+            t = self.terms[h.term].text
+            if t not in terms:
+                terms.append(t)
+        return {
+            "topic": topic_id,
+            "score": round(score, 3),
+            "terms": terms,
+            "hits": [{"term": self.terms[h.term].text, "field": h.field, "start": h.start, "end": h.end,
+                      "text": fields[h.field][h.start:h.end]} for h in hits],
+            "snippet": make_snippet(hits, fields),
+            "rules_version": self.rulebook.version,
+        }
+
+
+def _min_window(groups: list[list[Hit]]) -> int:
+    """Smallest span of word positions holding at least one hit of every group."""
+    events = sorted((h.pos, gi) for gi, hs in enumerate(groups) for h in hs)
+    need = len(groups)
+    counts = [0] * need
+    covered = 0
+    best = 1 << 60
+    left = 0
+    for right, (pos, gi) in enumerate(events):
+        if counts[gi] == 0:
+            covered += 1
+        counts[gi] += 1
+        while covered == need:
+            best = min(best, pos - events[left][0])
+            lg = events[left][1]
+            counts[lg] -= 1
+            if counts[lg] == 0:
+                covered -= 1
+            left += 1
+    return best
+
+
+SNIPPET_CHARS = 280
+
+
+def make_snippet(hits: list[Hit], fields: Mapping[str, str]) -> dict:
+    """A window of text around the hits, with highlight offsets relative to the window.
+
+    Prefers the summary or body (the title is shown anyway), and the field where most
+    distinct terms fired.
+    """
+    def rank(name: str) -> tuple:
+        distinct = len({h.term for h in hits if h.field == name})
+        return (distinct, name != "title", -FIELD_ORDER.index(name))
+
+    present = {h.field for h in hits}
+    if not present:
+        return {"field": None, "text": "", "highlights": [], "before": False, "after": False}
+    name = max(present, key=rank)
+    text = fields[name]
+    in_field = [h for h in hits if h.field == name]
+    first = in_field[0].start
+    start = max(0, first - 80)
+    if start > 0:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < first else start
+    end = min(len(text), start + SNIPPET_CHARS)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > max(in_field[0].end, start) else end
+    marks = [[h.start - start, h.end - start] for h in in_field if h.start >= start and h.end <= end]
+    return {"field": name, "text": text[start:end], "highlights": marks, "before": start > 0, "after": end < len(text)}

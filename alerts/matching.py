@@ -1,0 +1,41 @@
+"""The match job: run the rules over stored items and keep the evidence in the store."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional
+
+from alerts.matcher import Matcher
+from spiders.items import NewsItem
+from spiders.store import Store
+
+log = logging.getLogger("newswatch.match")
+
+
+@dataclass
+class MatchStats:
+    items: int = 0
+    matched: int = 0
+    matches: int = 0
+
+
+def item_fields(item: NewsItem) -> dict[str, str]:
+    return {"title": item.title, "summary": item.summary, "body": item.body}
+
+
+def match_stored(store: Store, matcher: Matcher, since: Optional[datetime] = None, all_items: bool = False) -> MatchStats:
+    """Match items not yet matched by the current rules (or every item with ``all_items``)."""
+    version = matcher.rulebook.version
+    stats = MatchStats()
+    for item in store.iter_items(since=since, unmatched_for=None if all_items else version):
+        found = matcher.match(item_fields(item))
+        store.save_matches(item.id, [{"topic_id": m.topic_id, "score": m.score, "evidence": m.evidence}
+                                     for m in found], version)
+        stats.items += 1
+        if found:
+            stats.matched += 1
+            stats.matches += len(found)
+    log.info("matched %d items: %d matched %d topic(s) in all", stats.items, stats.matched, stats.matches)
+    return stats

@@ -1,0 +1,157 @@
+"""Topics: the rule language operators write in settings.yaml, and its compilation.
+
+``terms`` are named lists of terms; a topic combines entries, each a term-list name or an
+inline list of terms:
+
+* ``all``: every entry must match;  ``any``: at least one entry must match;
+* ``none``: no entry may match;  ``ignore``: phrases blanked out before matching, so
+  "Minsk Group" (Karabakh) does not count as a Belarus mention while the rest of the
+  item is still read;
+* ``near: N``: the ``all`` entries must occur within N words of each other;
+* ``fields``: which of title, summary, body are read (default all three);
+* ``weights`` (term-list name → weight) and ``min_score``.
+
+Compilation checks everything and raises RuleError with the settings location.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from alerts.errors import RuleError
+from alerts.terms import Term, compile_term
+
+FIELDS = ("title", "summary", "body")
+Entry = Union[str, list[str]]
+TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+class Topic(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: Optional[str] = None
+    description: Optional[str] = None
+    all: list[Entry] = Field(default_factory=list)
+    any: list[Entry] = Field(default_factory=list)
+    none: list[Entry] = Field(default_factory=list)
+    ignore: list[Entry] = Field(default_factory=list)
+    near: Optional[int] = Field(default=None, ge=1, le=10000)
+    fields: list[Literal["title", "summary", "body"]] = Field(default_factory=lambda: list(FIELDS))
+    weights: dict[str, float] = Field(default_factory=dict)
+    min_score: float = 0.0
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, v: str) -> str:
+        if not TOPIC_ID.match(v):
+            raise ValueError("a topic id uses only a-z, 0-9 and '-' (e.g. belarus-iran)")
+        return v
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+@dataclass
+class Group:
+    """One entry of a topic, compiled: the indices of its terms."""
+
+    role: str                     # all | any | none | ignore
+    label: str                    # term-list name, or the inline terms joined
+    terms: list[int]
+    weight: float = 1.0
+
+
+@dataclass
+class CompiledTopic:
+    topic: Topic
+    groups: list[Group] = field(default_factory=list)
+
+    def of_role(self, role: str) -> list[Group]:
+        return [g for g in self.groups if g.role == role]
+
+
+@dataclass
+class Rulebook:
+    """All topics compiled together: one term table, so an item is scanned once."""
+
+    terms: list[Term]
+    topics: list[CompiledTopic]
+    version: str
+
+    @property
+    def topic_ids(self) -> list[str]:
+        return [t.topic.id for t in self.topics]
+
+
+def rules_version(term_lists: dict[str, list[str]], topics: list[Topic]) -> str:
+    blob = json.dumps({"terms": term_lists, "topics": [t.model_dump() for t in topics]},
+                      sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
+
+
+def compile_rules(term_lists: dict[str, list[str]], topics: list[Topic]) -> Rulebook:
+    """Compile term lists and topics; RuleError(loc, message) on the first mistake."""
+    table: list[Term] = []
+    index: dict[str, int] = {}
+
+    def add_term(text: str, loc: tuple) -> int:
+        key = text.strip() if isinstance(text, str) else text
+        if key in index:
+            return index[key]
+        try:
+            term = compile_term(text)
+        except ValueError as exc:
+            raise RuleError(loc, str(exc)) from None
+        index[key] = len(table)
+        table.append(term)
+        return index[key]
+
+    list_terms: dict[str, list[int]] = {}
+    for name, words in term_lists.items():
+        if not isinstance(words, list) or not words:
+            raise RuleError(("terms", name), f"term list '{name}' is empty; give at least one term")
+        list_terms[name] = [add_term(w, ("terms", name, i)) for i, w in enumerate(words)]
+
+    compiled: list[CompiledTopic] = []
+    seen_ids: set[str] = set()
+    for ti, topic in enumerate(topics):
+        if topic.id in seen_ids:
+            raise RuleError(("topics", ti, "id"), f"duplicate topic id '{topic.id}'")
+        seen_ids.add(topic.id)
+        if not topic.all and not topic.any:
+            raise RuleError(("topics", ti), f"topic '{topic.id}' has neither 'all' nor 'any', so it can never match")
+        for name in topic.weights:
+            if name not in list_terms:
+                raise RuleError(("topics", ti, "weights", name), f"weight for unknown term list '{name}'")
+        ct = CompiledTopic(topic=topic)
+        for role in ("all", "any", "none", "ignore"):
+            for ei, entry in enumerate(getattr(topic, role)):
+                loc = ("topics", ti, role, ei)
+                if isinstance(entry, str):
+                    if entry not in list_terms:
+                        hint = _nearest(entry, list_terms)
+                        raise RuleError(loc, f"unknown term list '{entry}'" + (f"; did you mean '{hint}'?" if hint else
+                                        "; define it under 'terms:' or write the terms inline as a list"))
+                    ct.groups.append(Group(role, entry, list_terms[entry], topic.weights.get(entry, 1.0)))
+                else:
+                    if not entry:
+                        raise RuleError(loc, "empty list of terms")
+                    ids = [add_term(w, loc + (wi,)) for wi, w in enumerate(entry)]
+                    ct.groups.append(Group(role, " | ".join(entry), ids))
+        compiled.append(ct)
+    return Rulebook(terms=table, topics=compiled, version=rules_version(term_lists, topics))
+
+
+def _nearest(name: str, known) -> Optional[str]:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None

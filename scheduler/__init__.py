@@ -1,0 +1,1 @@
+"""Top layer: reads settings.yaml and the environment, wires everything, CLI, scheduler."""

@@ -1,0 +1,109 @@
+"""A small static web server on 127.0.0.1 for the demo and the tests.
+
+A site is a folder with ``routes.json``: ``{"/path?query": {"file": "x.xml",
+"content_type": "...", "status": 200, "headers": {...}}}``. ``{{base}}`` in the files is
+replaced by the server's own address, so recorded pages link to the local copy. Every
+response carries an ETag and Last-Modified, and a conditional request is answered 304.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Optional
+
+
+class Route:
+    def __init__(self, body: bytes, content_type: str, status: int = 200, headers: Optional[dict] = None):
+        self.body = body
+        self.content_type = content_type
+        self.status = status
+        self.headers = headers or {}
+        self.etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+
+
+class SiteServer:
+    """Serve routes on 127.0.0.1:<free port>; use as a context manager or start()/stop()."""
+
+    def __init__(self, routes: Optional[dict[str, Route]] = None, host: str = "127.0.0.1", port: int = 0):
+        self.routes: dict[str, Route] = dict(routes or {})
+        self.requests: list[dict] = []
+        self.last_modified = formatdate(usegmt=True)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_GET(self):
+                server.requests.append({"path": self.path, "headers": dict(self.headers)})
+                route = server.routes.get(self.path)
+                if route is None and "?" not in self.path and not self.path.endswith("/"):
+                    route = server.routes.get(self.path + "/")
+                if route is None:
+                    self._send(404, "text/plain", b"not found", {})
+                    return
+                if route.status == 200 and (self.headers.get("If-None-Match") == route.etag or
+                                            self.headers.get("If-Modified-Since") == server.last_modified):
+                    self._send(304, None, b"", {"ETag": route.etag})
+                    return
+                extra = {"ETag": route.etag, "Last-Modified": server.last_modified}
+                extra.update(route.headers)
+                self._send(route.status, route.content_type, route.body, extra)
+
+            def _send(self, status, ctype, body, headers):
+                self.send_response(status)
+                if ctype:
+                    self.send_header("Content-Type", ctype)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def add(self, path: str, body: bytes | str, content_type: str = "text/html; charset=utf-8",
+            status: int = 200, headers: Optional[dict] = None) -> None:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        body = body.replace(b"{{base}}", self.base.encode("ascii"))
+        self.routes[path] = Route(body, content_type, status, headers)
+
+    def add_folder(self, folder: str | Path, prefix: str = "") -> None:
+        """Add a fixture folder described by its routes.json."""
+        folder = Path(folder)
+        spec = json.loads((folder / "routes.json").read_text(encoding="utf-8"))
+        for path, r in spec.items():
+            body = (folder / r["file"]).read_bytes() if r.get("file") else r.get("body", "").encode("utf-8")
+            self.add(prefix + path, body, r.get("content_type", "text/html; charset=utf-8"),
+                     int(r.get("status", 200)), r.get("headers"))
+
+    def start(self) -> "SiteServer":
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> "SiteServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,203 @@
+"""``newswatch run``: the long-running service on APScheduler 3.
+
+* one interval job per source (with jitter), matching and immediate digests right after;
+* one digest job per subscriber cadence, in the subscriber's time zone;
+* a settings watcher: a changed settings.yaml is validated and switched to (jobs added,
+  removed, rescheduled); an invalid edit is logged and the last good settings stay;
+* job state in the project's database (SQLAlchemyJobStore), so a restart keeps the
+  schedule; missed runs are coalesced; one instance of each job at a time;
+* SIGTERM/SIGINT stop the scheduler after the running jobs finish.
+
+Jobs are module-level functions taking the settings path, so they survive a restart and
+always run with the settings in force at that moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from alerts.digest import Subscription
+from scheduler import cycle
+from scheduler.config import Config, ConfigError, load_config
+from spiders.store import Store
+
+log = logging.getLogger("newswatch.service")
+_DAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WATCH_SECONDS = 5
+_lock = threading.Lock()          # one writer of deliveries at a time within the service
+
+
+def _load(path: str) -> Config:
+    return load_config(path)
+
+
+# ---- jobs (module-level, referenced by name in the job store) -----------------------------
+def crawl_job(config_path: str, source_id: str) -> None:
+    cfg = _load(config_path)
+    source = next((s for s in cfg.sources if s.id == source_id), None)
+    if source is None:
+        log.warning("source %s: no longer in the settings; skipping", source_id)
+        return
+    results = cycle.crawl_sources(cfg, [source], progress=lambda line: log.info("crawl %s", line))
+    with _lock:
+        store = Store(cfg.storage_url)
+        try:
+            stats = cycle.match_new(cfg, store)
+            if stats.matched:
+                log.info("match: %d new item(s) matched a topic", stats.matched)
+            immediate = [s.name for s in cfg.settings.subscribers if s.cadence.kind == "immediate"]
+            for name in immediate:
+                for r in cycle.deliver(cfg, store, only=name):
+                    if r.status in ("sent", "failed"):
+                        log.info("digest %s", cycle.format_dispatch(r))
+        finally:
+            store.close()
+    for r in results:
+        log.info("source %s: %s", r["source_id"], cycle.format_result(r))
+
+
+def digest_job(config_path: str, subscriber: str) -> None:
+    cfg = _load(config_path)
+    with _lock:
+        store = Store(cfg.storage_url)
+        try:
+            cycle.match_new(cfg, store)
+            for r in cycle.deliver(cfg, store, only=subscriber):
+                log.info("digest %s", cycle.format_dispatch(r))
+        finally:
+            store.close()
+
+
+def housekeeping_job(config_path: str) -> None:
+    cfg = _load(config_path)
+    store = Store(cfg.storage_url)
+    try:
+        cycle.prune(cfg, store)
+    finally:
+        store.close()
+
+
+# ---- wiring -------------------------------------------------------------------------------
+def _cadence_trigger(sub: Subscription):
+    c = sub.cadence
+    if c.kind == "hourly":
+        return CronTrigger(minute=0, timezone=sub.zone)
+    if c.kind == "daily":
+        return CronTrigger(hour=c.hour, minute=c.minute, timezone=sub.zone)
+    if c.kind == "weekly":
+        return CronTrigger(day_of_week=_DAY_NAMES[c.weekday], hour=c.hour, minute=c.minute, timezone=sub.zone)
+    # immediate subscribers are served after every crawl; this catches retries too
+    return IntervalTrigger(minutes=1)
+
+
+def desired_jobs(cfg: Config) -> dict[str, tuple]:
+    """job id → (function, args, trigger, trigger description)."""
+    path = str(cfg.path.resolve())
+    jobs = {}
+    default = cfg.settings.crawl.interval
+    for s in cfg.sources:
+        seconds = int((s.interval or default).total_seconds())
+        jobs[f"crawl:{s.id}"] = (crawl_job, (path, s.id),
+                                 IntervalTrigger(seconds=seconds, jitter=min(60, max(1, seconds // 10))),
+                                 f"every {seconds}s")
+    for sub in cfg.settings.subscribers:
+        jobs[f"digest:{sub.name}"] = (digest_job, (path, sub.name), _cadence_trigger(sub), f"{sub.digest} {sub.timezone}")
+    jobs["housekeeping"] = (housekeeping_job, (path,), IntervalTrigger(hours=6), "every 6h")
+    return jobs
+
+
+class Service:
+    def __init__(self, config_path: str):
+        self.config_path = str(Path(config_path).resolve())
+        self.cfg = _load(self.config_path)
+        self.mtime = os.stat(self.config_path).st_mtime_ns
+        self.scheduler = BlockingScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=self.cfg.storage_url, tablename="scheduler_jobs")},
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+            timezone=timezone.utc,
+        )
+        self.signatures: dict[str, str] = {}
+
+    def apply(self, cfg: Config, first: bool = False) -> None:
+        wanted = desired_jobs(cfg)
+        existing = {j.id for j in self.scheduler.get_jobs()}
+        for job_id in existing - set(wanted):
+            if job_id == "watch-settings":
+                continue
+            self.scheduler.remove_job(job_id)
+            log.info("job %s removed", job_id)
+        now = datetime.now(timezone.utc)
+        for job_id, (func, args, trigger, desc) in wanted.items():
+            sig = f"{func.__name__}{args}{desc}"
+            if job_id in existing and self.signatures.get(job_id) == sig:
+                continue
+            if job_id in existing and first:
+                # restarted service: keep the persisted schedule unless the settings changed it
+                self.signatures[job_id] = sig
+                self.scheduler.modify_job(job_id, args=args)
+                continue
+            next_run = now if job_id.startswith("crawl:") and job_id not in existing else None
+            kwargs = {"next_run_time": next_run} if next_run else {}
+            self.scheduler.add_job(func, trigger, args=args, id=job_id, name=f"{job_id} ({desc})",
+                                   replace_existing=True, **kwargs)
+            self.signatures[job_id] = sig
+            log.info("job %s scheduled (%s)", job_id, desc)
+        self.cfg = cfg
+
+    def watch(self) -> None:
+        try:
+            mtime = os.stat(self.config_path).st_mtime_ns
+        except OSError as exc:
+            log.error("settings %s unreadable (%s); keeping the last good settings", self.config_path, exc)
+            return
+        if mtime == self.mtime:
+            return
+        self.mtime = mtime
+        try:
+            cfg = _load(self.config_path)
+        except ConfigError as exc:
+            for p in exc.problems:
+                log.error("settings change refused, keeping the last good settings: %s", p)
+            return
+        log.info("settings changed: applying %s", self.config_path)
+        self.apply(cfg)
+
+    def run(self) -> int:
+        self.scheduler.add_jobstore("memory", alias="local")
+        self.scheduler.add_job(self.watch, IntervalTrigger(seconds=WATCH_SECONDS), id="watch-settings",
+                               jobstore="local", replace_existing=True)
+
+        def stop(signum, _frame):
+            log.warning("signal %s: finishing running jobs, then stopping", signal.Signals(signum).name)
+            threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.scheduler.add_listener(self._on_start, mask=1)  # EVENT_SCHEDULER_STARTED
+        log.warning("newswatch service starting: %d sources, %d subscribers, settings %s",
+                    len(self.cfg.sources), len(self.cfg.settings.subscribers), self.config_path)
+        self.scheduler.start(paused=True)
+        return 0
+
+    def _on_start(self, _event) -> None:
+        self.apply(self.cfg, first=True)
+        self.scheduler.resume()
+
+
+def run_service(config_path: Optional[str]) -> int:
+    from scheduler.config import default_path
+
+    return Service(str(config_path or default_path())).run()

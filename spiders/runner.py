@@ -1,0 +1,75 @@
+"""Parent side of a crawl: start ``spiders.worker`` in a child process, feed it the job,
+collect one result per source, and stop it when it runs past its time limit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Optional
+
+from spiders.sources import CrawlSettings, Source
+from spiders.store import CrawlRun, Store
+
+
+def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
+              on_result: Optional[Callable[[dict], None]] = None, verbose: bool = False,
+              time_limit: Optional[float] = None) -> list[dict]:
+    sources = list(sources)
+    if not sources:
+        return []
+    job = {"storage_url": storage_url, "crawl": crawl.model_dump(mode="json"),
+           "sources": [s.model_dump(mode="json") for s in sources], "verbose": verbose}
+    limit = time_limit if time_limit is not None else crawl.time_limit.total_seconds()
+    started = datetime.now(timezone.utc)
+    env = dict(os.environ)
+    env.setdefault("PYTHONIOENCODING", "utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "spiders.worker"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=None, text=True, encoding="utf-8", env=env)
+    timer = threading.Timer(limit, proc.kill)
+    timer.daemon = True
+    timer.start()
+    results: list[dict] = []
+    try:
+        proc.stdin.write(json.dumps(job))
+        proc.stdin.close()
+        for line in proc.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                res = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            results.append(res)
+            if on_result:
+                on_result(res)
+        proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done = {r["source_id"] for r in results}
+    missing = [s for s in sources if s.id not in done]
+    if missing:
+        why = (f"crawl stopped after the time limit of {limit:.0f}s" if proc.returncode and proc.returncode < 0
+               else f"crawl process exited with code {proc.returncode} before finishing this source")
+        store = Store(storage_url)
+        try:
+            for s in missing:
+                now = datetime.now(timezone.utc)
+                store.record_crawl(CrawlRun(source_id=s.id, started_at=started, finished_at=now, status="failed",
+                                            duration=(now - started).total_seconds(), error=why))
+                res = {"source_id": s.id, "status": "failed", "http_status": None, "items_found": 0,
+                       "items_new": 0, "items_updated": 0, "error": why, "warnings": [],
+                       "duration": (now - started).total_seconds()}
+                results.append(res)
+                if on_result:
+                    on_result(res)
+        finally:
+            store.close()
+    return results

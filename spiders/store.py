@@ -1,0 +1,390 @@
+"""The item store: items, their topic matches, deliveries and crawl history (SQLAlchemy 2).
+
+SQLite by default (``storage.url``); any SQLAlchemy URL works. Identity of an item within
+a source: feed GUID, else canonical URL (scheme and ``www.`` ignored), else content hash.
+Seeing an item again never stores it twice; a changed title/date/text updates it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, Iterator, Optional
+
+from sqlalchemy import (
+    JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table,
+    Text, UniqueConstraint, create_engine, delete, event, func, insert, select, update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from spiders.items import NewsItem
+from spiders.urls import identity_key
+
+metadata = MetaData()
+
+items = Table(
+    "items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("url_key", String(512), nullable=False),
+    Column("guid", String(512)),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("body", Text, nullable=False, default=""),
+    Column("language", String(16), nullable=False),
+    Column("published", DateTime(timezone=True)),
+    Column("published_guessed", Boolean, nullable=False, default=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("content_hash", String(40), nullable=False),
+    Column("matched_version", String(32)),
+    UniqueConstraint("source_id", "url_key", name="uq_items_source_url"),
+    Index("ix_items_source_guid", "source_id", "guid"),
+    Index("ix_items_source_hash", "source_id", "content_hash"),
+    Index("ix_items_first_seen", "first_seen"),
+    Index("ix_items_matched_version", "matched_version"),
+)
+
+matches = Table(
+    "matches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("topic_id", String(64), nullable=False),
+    Column("score", Float, nullable=False, default=1.0),
+    Column("evidence", JSON, nullable=False),
+    Column("rules_version", String(32), nullable=False),
+    Column("matched_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("item_id", "topic_id", name="uq_matches_item_topic"),
+    Index("ix_matches_topic", "topic_id"),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber", String(128), nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(255), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("subscriber", "item_id", name="uq_deliveries_subscriber_item"),
+)
+
+digests = Table(
+    "digests", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber", String(128), nullable=False),
+    Column("message_id", String(255), nullable=False),
+    Column("status", String(16), nullable=False),          # sent | failed
+    Column("items", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_digests_subscriber", "subscriber", "created_at"),
+)
+
+crawl_runs = Table(
+    "crawl_runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),          # ok | not_modified | failed
+    Column("http_status", Integer),
+    Column("items_found", Integer, nullable=False, default=0),
+    Column("items_new", Integer, nullable=False, default=0),
+    Column("items_updated", Integer, nullable=False, default=0),
+    Column("duration", Float, nullable=False, default=0.0),
+    Column("error", Text),
+    Index("ix_crawl_runs_source", "source_id", "finished_at"),
+)
+
+http_cache = Table(
+    "http_cache", metadata,
+    Column("url", String(1024), primary_key=True),
+    Column("etag", String(512)),
+    Column("last_modified", String(128)),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(dt: Optional[datetime]) -> Optional[datetime]:
+    """SQLite gives naive datetimes back; everything we store is UTC."""
+    if dt is not None and dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+@dataclass
+class CrawlRun:
+    source_id: str
+    started_at: datetime
+    finished_at: datetime
+    status: str
+    http_status: Optional[int] = None
+    items_found: int = 0
+    items_new: int = 0
+    items_updated: int = 0
+    duration: float = 0.0
+    error: Optional[str] = None
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets the crawler child write while the parent reads; busy_timeout waits out
+    # another writer instead of failing at once.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _row_to_item(row) -> NewsItem:
+    return NewsItem(
+        id=row.id, source_id=row.source_id, url=row.url, guid=row.guid, title=row.title,
+        summary=row.summary, body=row.body, language=row.language,
+        published=_aware(row.published), published_guessed=row.published_guessed,
+        first_seen=_aware(row.first_seen), updated_at=_aware(row.updated_at),
+    )
+
+
+class Store:
+    """All database access of newswatch goes through here."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- items -------------------------------------------------------------------------
+    def _find(self, conn, item: NewsItem, key: str, chash: str):
+        cols = select(items.c.id, items.c.title, items.c.summary, items.c.body,
+                      items.c.published, items.c.content_hash, items.c.guid)
+        if item.guid:
+            row = conn.execute(cols.where(items.c.source_id == item.source_id,
+                                          items.c.guid == item.guid)).first()
+            if row:
+                return row
+        row = conn.execute(cols.where(items.c.source_id == item.source_id,
+                                      items.c.url_key == key)).first()
+        if row:
+            return row
+        if len(item.summary) + len(item.body) >= 80:  # a bare title is too weak to merge on
+            return conn.execute(cols.where(items.c.source_id == item.source_id,
+                                           items.c.content_hash == chash)).first()
+        return None
+
+    def upsert_item(self, item: NewsItem) -> tuple[str, int]:
+        """Store an item; returns (``new`` | ``updated`` | ``same``, item id)."""
+        key = identity_key(item.url)[:512]
+        chash = item.content_hash()
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = self._find(conn, item, key, chash)
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        res = conn.execute(insert(items).values(
+                            source_id=item.source_id, url=item.url, url_key=key, guid=item.guid,
+                            title=item.title, summary=item.summary, body=item.body,
+                            language=item.language, published=item.published or now,
+                            published_guessed=item.published is None or item.published_guessed,
+                            first_seen=item.first_seen or now, content_hash=chash,
+                        ))
+                    return "new", res.inserted_primary_key[0]
+                except IntegrityError:  # another writer stored it a moment ago
+                    row = self._find(conn, item, key, chash)
+                    if row is None:
+                        raise
+            changes = {}
+            if item.title and item.title != row.title:
+                changes["title"] = item.title
+            if item.summary and item.summary != row.summary:
+                changes["summary"] = item.summary
+            if item.body and item.body != row.body:
+                changes["body"] = item.body
+            if item.published and _aware(row.published) != item.published:
+                changes.update(published=item.published, published_guessed=False)
+            if not changes:
+                return "same", row.id
+            merged = NewsItem(source_id=item.source_id, url=item.url,
+                              title=changes.get("title", row.title),
+                              summary=changes.get("summary", row.summary),
+                              body=changes.get("body", row.body))
+            changes.update(updated_at=now, content_hash=merged.content_hash(), matched_version=None)
+            conn.execute(update(items).where(items.c.id == row.id).values(**changes))
+            return "updated", row.id
+
+    def get_item(self, item_id: int) -> Optional[NewsItem]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(items).where(items.c.id == item_id)).first()
+        return _row_to_item(row) if row else None
+
+    def iter_items(self, since: Optional[datetime] = None, unmatched_for: Optional[str] = None,
+                   batch: int = 500) -> Iterator[NewsItem]:
+        """Items first seen after ``since``; with ``unmatched_for``, only those not yet
+        matched by that rules version."""
+        last_id = 0
+        while True:
+            q = select(items).where(items.c.id > last_id).order_by(items.c.id).limit(batch)
+            if since is not None:
+                q = q.where(items.c.first_seen >= since)
+            if unmatched_for is not None:
+                q = q.where((items.c.matched_version.is_(None)) | (items.c.matched_version != unmatched_for))
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _row_to_item(row)
+            last_id = rows[-1].id
+
+    def prune(self, before: datetime) -> int:
+        """Delete items first seen before ``before``, with their matches and deliveries."""
+        with self.engine.begin() as conn:
+            old = select(items.c.id).where(items.c.first_seen < before)
+            conn.execute(delete(matches).where(matches.c.item_id.in_(old)))
+            conn.execute(delete(deliveries).where(deliveries.c.item_id.in_(old)))
+            return conn.execute(delete(items).where(items.c.first_seen < before)).rowcount
+
+    def count_items(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(items)).scalar_one()
+
+    # ---- matches -----------------------------------------------------------------------
+    def save_matches(self, item_id: int, found: Iterable[dict], rules_version: str) -> None:
+        """Replace an item's matches with ``found`` (dicts with topic_id, score, evidence)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            current = {r.topic_id for r in conn.execute(
+                select(matches.c.topic_id).where(matches.c.item_id == item_id))}
+            seen = set()
+            for m in found:
+                seen.add(m["topic_id"])
+                values = dict(score=m.get("score", 1.0), evidence=m["evidence"],
+                              rules_version=rules_version, matched_at=now)
+                if m["topic_id"] in current:
+                    conn.execute(update(matches).where(matches.c.item_id == item_id,
+                                                       matches.c.topic_id == m["topic_id"]).values(**values))
+                else:
+                    conn.execute(insert(matches).values(item_id=item_id, topic_id=m["topic_id"], **values))
+            stale = current - seen
+            if stale:
+                conn.execute(delete(matches).where(matches.c.item_id == item_id,
+                                                   matches.c.topic_id.in_(stale)))
+            conn.execute(update(items).where(items.c.id == item_id).values(matched_version=rules_version))
+
+    def matches_for(self, topic_ids: Iterable[str], since: Optional[datetime] = None,
+                    undelivered_to: Optional[str] = None) -> list[tuple[NewsItem, str, float, dict]]:
+        """(item, topic, score, evidence) for items matching any of ``topic_ids``."""
+        topic_ids = list(topic_ids)
+        if not topic_ids:
+            return []
+        q = (select(items, matches.c.topic_id, matches.c.score, matches.c.evidence)
+             .join(matches, matches.c.item_id == items.c.id)
+             .where(matches.c.topic_id.in_(topic_ids))
+             .order_by(items.c.published.desc(), items.c.id))
+        if since is not None:
+            q = q.where(items.c.first_seen >= since)
+        if undelivered_to is not None:
+            done = select(deliveries.c.item_id).where(deliveries.c.subscriber == undelivered_to)
+            q = q.where(items.c.id.not_in(done))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        out = []
+        for row in rows:
+            ev = row.evidence if isinstance(row.evidence, dict) else json.loads(row.evidence)
+            out.append((_row_to_item(row), row.topic_id, row.score, ev))
+        return out
+
+    # ---- deliveries --------------------------------------------------------------------
+    def record_delivery(self, subscriber: str, item_ids: Iterable[int], message_id: str) -> int:
+        """Record that ``subscriber`` got these items; already-recorded pairs are skipped."""
+        now = utcnow()
+        n = 0
+        with self.engine.begin() as conn:
+            for item_id in item_ids:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(deliveries).values(subscriber=subscriber, item_id=item_id,
+                                                               message_id=message_id, delivered_at=now))
+                    n += 1
+                except IntegrityError:
+                    pass
+            conn.execute(insert(digests).values(subscriber=subscriber, message_id=message_id,
+                                                status="sent", items=n, created_at=now))
+        return n
+
+    def record_failed_digest(self, subscriber: str, message_id: str, count: int, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(digests).values(subscriber=subscriber, message_id=message_id, status="failed",
+                                                items=count, error=error[:2000], created_at=utcnow()))
+
+    def delivered_item_ids(self, subscriber: str) -> set[int]:
+        with self.engine.connect() as conn:
+            return {r.item_id for r in conn.execute(
+                select(deliveries.c.item_id).where(deliveries.c.subscriber == subscriber))}
+
+    def last_digest(self, subscriber: str, status: str = "sent") -> Optional[datetime]:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.max(digests.c.created_at)).where(
+                digests.c.subscriber == subscriber, digests.c.status == status)).scalar()
+        return _aware(value)
+
+    def failures_since_success(self, subscriber: str) -> int:
+        last_ok = self.last_digest(subscriber, "sent")
+        q = select(func.count()).select_from(digests).where(digests.c.subscriber == subscriber,
+                                                            digests.c.status == "failed")
+        if last_ok is not None:
+            q = q.where(digests.c.created_at > last_ok)
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar_one()
+
+    # ---- crawl history -----------------------------------------------------------------
+    def record_crawl(self, run: CrawlRun) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(crawl_runs).values(**run.__dict__))
+
+    def crawl_history(self, source_id: str, limit: int = 50) -> list[CrawlRun]:
+        q = (select(crawl_runs).where(crawl_runs.c.source_id == source_id)
+             .order_by(crawl_runs.c.finished_at.desc(), crawl_runs.c.id.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [CrawlRun(source_id=r.source_id, started_at=_aware(r.started_at),
+                         finished_at=_aware(r.finished_at), status=r.status, http_status=r.http_status,
+                         items_found=r.items_found, items_new=r.items_new, items_updated=r.items_updated,
+                         duration=r.duration, error=r.error) for r in rows]
+
+    def item_count_by_source(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(items.c.source_id, func.count()).group_by(items.c.source_id)).all())
+
+    # ---- conditional requests ----------------------------------------------------------
+    def get_validators(self, url: str) -> tuple[Optional[str], Optional[str]]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(http_cache).where(http_cache.c.url == url[:1024])).first()
+        return (row.etag, row.last_modified) if row else (None, None)
+
+    def set_validators(self, url: str, etag: Optional[str], last_modified: Optional[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(http_cache).where(http_cache.c.url == url[:1024]))
+            if etag or last_modified:
+                conn.execute(insert(http_cache).values(url=url[:1024], etag=etag, last_modified=last_modified))
