@@ -162,8 +162,11 @@ class Matcher:
                         hits.append(Hit(idx, name, starts[i], ends[i + len(words) - 1], base + i))
             for idx in self._regex:
                 for m in self.terms[idx].regex.finditer(text):
-                    pos = bisect.bisect_right(starts, m.start()) - 1
-                    hits.append(Hit(idx, name, m.start(), m.end(), base + max(pos, 0)))
+                    s, e = m.start(1), m.end(1)
+                    if e <= s:
+                        continue
+                    pos = bisect.bisect_right(starts, s) - 1
+                    hits.append(Hit(idx, name, s, e, base + max(pos, 0)))
             base += _FIELD_GAP
         return hits
 

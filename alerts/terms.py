@@ -3,7 +3,7 @@
 A term is a word or phrase. ``*`` at the end of a word matches any ending (at least three
 letters before it). A word in capitals of two to five letters (SCO, ШОС, КНР, PRC) matches
 only when written in capitals. A ``re:`` term is a regular expression run by RE2, which
-cannot backtrack catastrophically. Other words also match their inflected forms:
+cannot backtrack catastrophically; like every term it matches whole words only. Other words also match their inflected forms:
 
 * Cyrillic words of four letters or more take the Russian and Belarusian case endings
   (Иран → Ирана, Ираном, Иране; Кітай → Кітая, Кітаем; Беларусь → Беларуси, Беларуссю).
@@ -88,7 +88,9 @@ def compile_term(text: str) -> Term:
     if not raw:
         raise ValueError("empty term")
     if raw.startswith("re:"):
-        pattern = raw[3:].strip()
+        # The pattern is wrapped so that it matches whole words in any script; RE2's own
+        # \b knows only ASCII letters (it would fail silently on Cyrillic), so it is dropped.
+        pattern = raw[3:].strip().replace("\\b", "")
         if not pattern:
             raise ValueError("empty regular expression after 're:'")
         options = re2.Options()
@@ -96,13 +98,14 @@ def compile_term(text: str) -> Term:
         options.max_mem = 8 << 20
         options.log_errors = False
         try:
-            compiled = re2.compile(pattern, options)
+            re2.compile(pattern, options)   # report mistakes in the operator's own pattern
+            compiled = re2.compile(r"(?:^|[^\p{L}\p{N}_])(" + pattern + r")(?:[^\p{L}\p{N}_]|$)", options)
         except re2.error as exc:
             detail = exc.args[0] if exc.args else exc
             if isinstance(detail, bytes):
                 detail = detail.decode("utf-8", "replace")
             raise ValueError(f"bad regular expression {pattern!r}: {detail}") from None
-        if compiled.search("") is not None:
+        if re2.compile(pattern, options).search("") is not None:
             raise ValueError(f"regular expression {pattern!r} matches empty text, so it matches everything")
         return Term(text=raw, regex=compiled)
     words = []
@@ -129,5 +132,5 @@ def compile_term(text: str) -> Term:
         else:
             words.append(WordPattern(forms=latin_forms(norm), prefix=None, acronym=False))
     if not words:
-        raise ValueError(f"term {raw!r} has no words")
+        raise ValueError(f"term {raw!r} has no letters or digits, so it can never match")
     return Term(text=raw, words=tuple(words))
