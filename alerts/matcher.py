@@ -9,6 +9,7 @@ lookup whatever the number of terms. Phrases are checked from their first word o
 from __future__ import annotations
 
 import bisect
+from itertools import accumulate
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from alerts.text import TOKEN_RE, normalize_word
 
 _FIELD_GAP = 100_000                       # keeps `near` from spanning two fields
 _SLOW_CHARS = re.compile("[\u00ad\u200b-\u200d\u2060\u0300\u0301]")
-_FAST_MAP = str.maketrans({"ё": "е", "\u2019": "'", "\u02bc": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+_FOLD_PAIRS = (("ё", "е"), ("\u2019", "'"), ("\u02bc", "'"), ("\u2018", "'"), ("`", "'"), ("\u00b4", "'"))
+_SPLIT_RE = re.compile(f"({TOKEN_RE.pattern})")
 _CACHE_LIMIT = 500_000
 FIELD_ORDER = ("title", "summary", "body", "text")
 
@@ -56,7 +58,10 @@ def _fast_fold(text: str) -> Optional[str]:
     folded = text.casefold()
     if len(folded) != len(text):
         return None
-    return folded.translate(_FAST_MAP)
+    for old, new in _FOLD_PAIRS:      # str.replace beats str.translate on non-ASCII text
+        if old in folded:
+            folded = folded.replace(old, new)
+    return folded
 
 
 def _is_upper(word: str) -> bool:
@@ -82,6 +87,14 @@ class Matcher:
             else:
                 self._prefix.setdefault(first.prefix, []).append(idx)
         self._prefix_lengths = sorted({len(p) for p in self._prefix})
+        # term → topics that can match because of it (its all/any groups), so an item is
+        # decided only for the topics its hits touch
+        self._term_topics: dict[int, set[int]] = {}
+        for ti, ct in enumerate(rulebook.topics):
+            for g in ct.groups:
+                if g.role in ("all", "any"):
+                    for t in g.terms:
+                        self._term_topics.setdefault(t, set()).add(ti)
         self._cache: dict[str, tuple[int, ...]] = {}
 
     # ---- scanning ----------------------------------------------------------------------
@@ -98,59 +111,48 @@ class Matcher:
         self._cache[raw] = result
         return result
 
-    def _tokens(self, text: str) -> tuple[list[str], list[int], list[int]]:
+    def _tokens(self, text: str) -> tuple[list[str], Optional[list[int]], Optional[list[int]], Optional[list[str]]]:
+        """Normalised tokens of a field, with their offsets, or the parts to compute them.
+
+        The fast path splits the whole folded text once (C speed) and works the offsets
+        out only if a term fires; the slow path normalises word by word.
+        """
         folded = _fast_fold(text)
-        norms, starts, ends = [], [], []
         if folded is not None:
-            for m in TOKEN_RE.finditer(folded):
-                norms.append(m.group())
+            parts = _SPLIT_RE.split(folded)
+            return parts[1::2], None, None, parts
+        norms, starts, ends = [], [], []
+        for m in TOKEN_RE.finditer(text):
+            norm = normalize_word(m.group())
+            if norm:
+                # keep the possessive for _strip_possessive, as the fast path does
+                norms.append(norm + ("'s" if m.group().lower().endswith(("'s", "’s")) else ""))
                 starts.append(m.start())
                 ends.append(m.end())
-        else:
-            for m in TOKEN_RE.finditer(text):
-                norm = normalize_word(m.group())
-                if norm:
-                    # keep the possessive for _strip_possessive, as the fast path does
-                    norms.append(norm + ("'s" if m.group().lower().endswith(("'s", "’s")) else ""))
-                    starts.append(m.start())
-                    ends.append(m.end())
-        return norms, starts, ends
-
-    def _maybe_hits(self, text: str) -> bool:
-        """Cheap pre-check: does any token start a term? Most items end here."""
-        if self._regex:
-            return True
-        folded = _fast_fold(text)
-        if folded is None:
-            return True
-        cache = self._cache
-        for tok in TOKEN_RE.findall(folded):
-            c = cache.get(tok)
-            if c is None:
-                c = self._candidates(tok)
-            if c:
-                return True
-        return False
+        return norms, starts, ends, None
 
     def scan(self, fields: Mapping[str, str]) -> list[Hit]:
         hits: list[Hit] = []
         base = 0
+        terms = self.terms
+        cache = self._cache
         for name in FIELD_ORDER:
             text = fields.get(name)
             if not text:
                 continue
-            if not self._maybe_hits(text):
-                base += _FIELD_GAP
-                continue
-            norms, starts, ends = self._tokens(text)
+            norms, starts, ends, parts = self._tokens(text)
             n_tokens = len(norms)
-            cache = self._cache
             for i, tok in enumerate(norms):
                 cands = cache.get(tok)
                 if cands is None:
                     cands = self._candidates(tok)
+                if not cands:
+                    continue
+                if starts is None:
+                    acc = list(accumulate(map(len, parts)))
+                    starts, ends = acc[0::2][:n_tokens], acc[1::2]
                 for idx in cands:
-                    words = self.terms[idx].words
+                    words = terms[idx].words
                     if i + len(words) > n_tokens:
                         continue
                     for k, wp in enumerate(words):
@@ -160,13 +162,17 @@ class Matcher:
                             break
                     else:
                         hits.append(Hit(idx, name, starts[i], ends[i + len(words) - 1], base + i))
-            for idx in self._regex:
-                for m in self.terms[idx].regex.finditer(text):
-                    s, e = m.start(1), m.end(1)
-                    if e <= s:
-                        continue
-                    pos = bisect.bisect_right(starts, s) - 1
-                    hits.append(Hit(idx, name, s, e, base + max(pos, 0)))
+            if self._regex:
+                if starts is None:
+                    acc = list(accumulate(map(len, parts)))
+                    starts = acc[0::2][:n_tokens]
+                for idx in self._regex:
+                    for m in terms[idx].regex.finditer(text):
+                        s, e = m.start(1), m.end(1)
+                        if e <= s:
+                            continue
+                        pos = bisect.bisect_right(starts, s) - 1
+                        hits.append(Hit(idx, name, s, e, base + max(pos, 0)))
             base += _FIELD_GAP
         return hits
 
@@ -179,8 +185,12 @@ class Matcher:
         for h in hits:
             by_term.setdefault(h.term, []).append(h)
         wanted = set(topic_ids) if topic_ids is not None else None
+        touched = set()
+        for t in by_term:
+            touched |= self._term_topics.get(t, set())
         out = []
-        for ct in self.rulebook.topics:
+        for ti in sorted(touched):
+            ct = self.rulebook.topics[ti]
             if wanted is not None and ct.topic.id not in wanted:
                 continue
             m = self._decide(ct, by_term, fields)
