@@ -50,8 +50,8 @@ def month_number(word: str) -> Optional[int]:
     return None
 
 
-_TIME = r"(?:[,\s]+(?:в\s+|at\s+|а\s+|у\s+)?(\d{1,2})[:.](\d{2})(?::(\d{2}))?)?"
-_YEAR_WORD = r"(?:\s*(?:г\.?|года|год|гады|году))?"
+_TIME = r"(?:[,\s]+(?:в\s+|at\s+|а\s+|у\s+)?(\d{1,2})[:.](\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?"
+_YEAR_WORD = r"(?:\s*(?:года|году|гады|год|г\.?)(?!\w))?"
 _DAY_MONTH_YEAR = re.compile(r"(\d{1,2})\s+([^\W\d_]{3,}\.?)\s*,?\s+(\d{4})" + _YEAR_WORD + _TIME, re.I)
 _MONTH_DAY_YEAR = re.compile(r"([^\W\d_]{3,}\.?)\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})" + _TIME, re.I)
 _NUMERIC = re.compile(r"(\d{1,2})[./](\d{1,2})[./](\d{4}|\d{2})" + _TIME)
@@ -72,11 +72,17 @@ def _finish(dt: datetime, tz: tzinfo) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
-def _build(y: int, mo: int, d: int, h: Optional[str], mi: Optional[str], s: Optional[str], tz: tzinfo) -> Optional[datetime]:
+def _build(y: int, mo: int, d: int, h: Optional[str], mi: Optional[str], s: Optional[str],
+           ampm: Optional[str], tz: tzinfo) -> Optional[datetime]:
     if y < 100:
         y += 2000
+    hour = int(h or 0)
+    if ampm:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ampm.lower() == "p" else 0)
     try:
-        dt = datetime(y, mo, d, int(h or 0), int(mi or 0), int(s or 0))
+        dt = datetime(y, mo, d, hour, int(mi or 0), int(s or 0))
     except ValueError:
         return None
     return _finish(dt, tz)
@@ -112,24 +118,24 @@ def parse_date(text: Optional[str], tz: str | tzinfo | None = None) -> Optional[
     m = _ISOISH.search(text)
     if m:
         y, mo, d, h, mi, s = m.groups()
-        return _build(int(y), int(mo), int(d), h, mi, s, zone)
+        return _build(int(y), int(mo), int(d), h, mi, s, None, zone)
 
     m = _DAY_MONTH_YEAR.search(text)
     if m:
-        d, word, y, h, mi, s = m.groups()
+        d, word, y, h, mi, s, ampm = m.groups()
         mo = month_number(word)
         if mo:
-            return _build(int(y), mo, int(d), h, mi, s, zone)
+            return _build(int(y), mo, int(d), h, mi, s, ampm, zone)
 
     m = _MONTH_DAY_YEAR.search(text)
     if m:
-        word, d, y, h, mi, s = m.groups()
+        word, d, y, h, mi, s, ampm = m.groups()
         mo = month_number(word)
         if mo:
-            return _build(int(y), mo, int(d), h, mi, s, zone)
+            return _build(int(y), mo, int(d), h, mi, s, ampm, zone)
 
     m = _NUMERIC.search(text)
     if m:
-        d, mo, y, h, mi, s = m.groups()
-        return _build(int(y), int(mo), int(d), h, mi, s, zone)
+        d, mo, y, h, mi, s, ampm = m.groups()
+        return _build(int(y), int(mo), int(d), h, mi, s, ampm, zone)
     return None
