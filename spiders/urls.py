@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 # Parameters that only say where a click came from; dropping them never changes the page.
 TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "hsa_", "_hs")
@@ -45,7 +45,8 @@ def canonical_url(url: str) -> str:
         netloc = f"{netloc}:{port}"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
     query.sort()
-    path = parts.path or "/"
+    # percent-encode what a URL may not hold raw (spaces, Cyrillic), keep existing escapes
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~-._")
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
 
 
