@@ -24,6 +24,7 @@ class Route:
         self.status = status
         self.headers = headers or {}
         self.etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        self.last_modified = formatdate(usegmt=True)
 
 
 class SiteServer:
@@ -32,7 +33,6 @@ class SiteServer:
     def __init__(self, routes: Optional[dict[str, Route]] = None, host: str = "127.0.0.1", port: int = 0):
         self.routes: dict[str, Route] = dict(routes or {})
         self.requests: list[dict] = []
-        self.last_modified = formatdate(usegmt=True)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,11 +49,13 @@ class SiteServer:
                 if route is None:
                     self._send(404, "text/plain", b"not found", {})
                     return
-                if route.status == 200 and (self.headers.get("If-None-Match") == route.etag or
-                                            self.headers.get("If-Modified-Since") == server.last_modified):
+                inm, ims = self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
+                # If-None-Match, when sent, decides alone (RFC 9110 13.2.2)
+                fresh = (inm == route.etag) if inm else (ims is not None and ims == route.last_modified)
+                if route.status == 200 and fresh:
                     self._send(304, None, b"", {"ETag": route.etag})
                     return
-                extra = {"ETag": route.etag, "Last-Modified": server.last_modified}
+                extra = {"ETag": route.etag, "Last-Modified": route.last_modified}
                 extra.update(route.headers)
                 self._send(route.status, route.content_type, route.body, extra)
 

@@ -47,6 +47,10 @@ def scrapy_settings(crawl: CrawlSettings) -> dict:
         "LOG_ENABLED": True,
         "LOG_INSTALL_ROOT_HANDLER": False,
         "ITEM_PIPELINES": {"spiders.pipelines.StorePipeline": 300},
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "spiders.middlewares.BackoffRetryMiddleware": 550,
+        },
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
     }
 
