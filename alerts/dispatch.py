@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -24,10 +24,17 @@ log = logging.getLogger("newswatch.digest")
 @dataclass
 class DispatchResult:
     subscriber: str
-    status: str            # sent | not_due | empty | failed | preview | dry_run
+    status: str            # sent | not_due | empty | failed | backoff | preview | dry_run
     items: int = 0
     where: Optional[str] = None
     error: Optional[str] = None
+
+
+def retry_wait(failures: int) -> Optional[timedelta]:
+    """1, 2, 4 … minutes after consecutive failed sends, at most an hour."""
+    if failures <= 0:
+        return None
+    return timedelta(minutes=min(60, 2 ** (failures - 1)))
 
 
 def source_health(store: Store, sources: Iterable[Source]) -> list[SourceState]:
@@ -80,9 +87,10 @@ def build_digest(store: Store, sub: Subscription, topics: dict[str, Topic], sour
 def dispatch(store: Store, subscriptions: Iterable[Subscription], topics: dict[str, Topic],
              sources: list[Source], email: EmailSettings, transport: Optional[Transport],
              now: Optional[datetime] = None, only: Optional[str] = None, dry_run: bool = False,
-             preview_dir: Optional[str] = None, force: bool = False) -> list[DispatchResult]:
+             preview_dir: Optional[str] = None, force: bool = False, backoff: bool = False) -> list[DispatchResult]:
     """Send every due digest. ``preview_dir`` writes HTML and records nothing; ``dry_run``
-    builds and reports without sending or recording."""
+    builds and reports without sending or recording; ``backoff`` (the service) waits longer
+    after each consecutive failed send before trying again."""
     now = now or datetime.now(timezone.utc)
     health = source_health(store, sources)
     names = {s.id: s.label for s in sources}
@@ -94,6 +102,13 @@ def dispatch(store: Store, subscriptions: Iterable[Subscription], topics: dict[s
         if not (force or previewing or dry_run) and not sub.cadence.is_due(store.last_digest(sub.name), now, sub.zone):
             results.append(DispatchResult(sub.name, "not_due"))
             continue
+        if backoff and not (force or previewing or dry_run):
+            wait = retry_wait(store.failures_since_success(sub.name))
+            last_failed = store.last_digest(sub.name, "failed")
+            if wait and last_failed and now - last_failed < wait:
+                results.append(DispatchResult(sub.name, "backoff", error=f"last send failed; next try after "
+                                              f"{(last_failed + wait).isoformat(timespec='seconds')}"))
+                continue
         digest = build_digest(store, sub, topics, names, health, now, email.list_id)
         if previewing:
             path = Path(preview_dir)
@@ -113,10 +128,10 @@ def dispatch(store: Store, subscriptions: Iterable[Subscription], topics: dict[s
             where = transport.send(msg)
         except DeliveryError as exc:
             log.error("digest for %s not delivered (will retry next run): %s", sub.name, exc)
-            store.record_failed_digest(sub.name, msg["Message-ID"], digest.count, str(exc))
+            store.record_failed_digest(sub.name, msg["Message-ID"], digest.count, str(exc), at=now)
             results.append(DispatchResult(sub.name, "failed", digest.count, error=str(exc)))
             continue
-        store.record_delivery(sub.name, digest.item_ids, msg["Message-ID"])
+        store.record_delivery(sub.name, digest.item_ids, msg["Message-ID"], at=now)
         log.info("digest for %s: %d items delivered to %s", sub.name, digest.count, where)
         results.append(DispatchResult(sub.name, "sent", digest.count, where))
     return results

@@ -227,31 +227,44 @@ class Matcher:
             if _min_window([hs for _, hs in all_groups]) > topic.near:
                 return None
         score = 0.0
-        kept: list[Hit] = []
-        for g, hs in all_groups + any_groups:
-            if hs:
-                # a mention in the title counts twice: it says what the item is about
-                mentions = len(hs) + sum(1 for h in hs if h.field == "title")
-                score += g.weight * min(3.0, 1.0 + 0.25 * (mentions - 1))
-                kept.extend(hs)
+        core: list[Hit] = []        # what the topic is about: the `all` entries (or `any` alone)
+        context: list[Hit] = []     # `any` entries that only confirm an `all` match
+        for role, groups in (("all", all_groups), ("any", any_groups)):
+            for g, hs in groups:
+                if hs:
+                    # a mention in the title counts twice: it says what the item is about
+                    mentions = len(hs) + sum(1 for h in hs if h.field == "title")
+                    score += g.weight * min(3.0, 1.0 + 0.25 * (mentions - 1))
+                    (context if role == "any" and all_groups else core).extend(hs)
         if score < topic.min_score:
             return None
-        kept = sorted(set(kept), key=lambda h: (FIELD_ORDER.index(h.field), h.start, h.end))
-        return TopicMatch(topic.id, round(score, 3), kept, self._evidence(topic.id, score, kept, fields))
+        order = lambda h: (FIELD_ORDER.index(h.field), h.start, h.end)  # noqa: E731
+        core = sorted(set(core), key=order)
+        context = sorted(set(context) - set(core), key=order)
+        return TopicMatch(topic.id, round(score, 3), core + context,
+                          self._evidence(topic.id, score, core, context, fields))
 
-    def _evidence(self, topic_id: str, score: float, hits: list[Hit], fields: Mapping[str, str]) -> dict:
-        terms = []
+    def _terms_of(self, hits: list[Hit]) -> list[str]:
+        out = []
         for h in hits:
             t = self.terms[h.term].text
-            if t not in terms:
-                terms.append(t)
+            if t not in out:
+                out.append(t)
+        return out
+
+    def _evidence(self, topic_id: str, score: float, core: list[Hit], context: list[Hit],
+                  fields: Mapping[str, str]) -> dict:
+        def hit(h: Hit, role: str) -> dict:
+            return {"term": self.terms[h.term].text, "field": h.field, "start": h.start, "end": h.end,
+                    "text": fields[h.field][h.start:h.end], "role": role}
+
         return {
             "topic": topic_id,
             "score": round(score, 3),
-            "terms": terms,
-            "hits": [{"term": self.terms[h.term].text, "field": h.field, "start": h.start, "end": h.end,
-                      "text": fields[h.field][h.start:h.end]} for h in hits],
-            "snippet": make_snippet(hits, fields),
+            "terms": self._terms_of(core),
+            "context_terms": self._terms_of(context),
+            "hits": [hit(h, "core") for h in core] + [hit(h, "context") for h in context],
+            "snippet": make_snippet(core, fields),
             "rules_version": self.rulebook.version,
         }
 

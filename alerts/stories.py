@@ -47,7 +47,8 @@ def cluster(entries: list[Entry], source_names: dict[str, str]) -> list[Entry]:
     leads: list[Entry] = []
     for e in ordered:
         for lead in leads:
-            if same_story(lead, e):
+            # one outlet's similar headlines are separate stories; folding is across outlets
+            if lead.item.source_id != e.item.source_id and same_story(lead, e):
                 lead.also.append((e.item, source_names.get(e.item.source_id, e.item.source_id)))
                 break
         else:

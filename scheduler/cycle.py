@@ -59,11 +59,12 @@ def match_new(cfg: Config, store: Store) -> MatchStats:
 
 
 def deliver(cfg: Config, store: Store, now: Optional[datetime] = None, only: Optional[str] = None,
-            dry_run: bool = False, preview_dir: Optional[str] = None, force: bool = False) -> list[DispatchResult]:
+            dry_run: bool = False, preview_dir: Optional[str] = None, force: bool = False,
+            backoff: bool = False) -> list[DispatchResult]:
     s = cfg.settings
     transport = None if (dry_run or preview_dir) else make_transport(s.email, cfg.smtp_password)
     return dispatch(store, s.subscribers, cfg.topics, list(s.sources), s.email, transport, now=now, only=only,
-                    dry_run=dry_run, preview_dir=preview_dir, force=force)
+                    dry_run=dry_run, preview_dir=preview_dir, force=force, backoff=backoff)
 
 
 def format_dispatch(r: DispatchResult) -> str:
@@ -75,6 +76,8 @@ def format_dispatch(r: DispatchResult) -> str:
         return f"{r.subscriber}: preview of {r.items} item(s) → {r.where}"
     if r.status == "dry_run":
         return f"{r.subscriber}: would send {r.items} item(s)"
+    if r.status == "backoff":
+        return f"{r.subscriber}: waiting to retry ({r.error})"
     if r.status == "empty":
         return f"{r.subscriber}: nothing new"
     return f"{r.subscriber}: not due yet"

@@ -59,7 +59,7 @@ def crawl_job(config_path: str, source_id: str) -> None:
                 log.info("match: %d new item(s) matched a topic", stats.matched)
             immediate = [s.name for s in cfg.settings.subscribers if s.cadence.kind == "immediate"]
             for name in immediate:
-                for r in cycle.deliver(cfg, store, only=name):
+                for r in cycle.deliver(cfg, store, only=name, backoff=True):
                     if r.status in ("sent", "failed"):
                         log.info("digest %s", cycle.format_dispatch(r))
         finally:
@@ -74,7 +74,7 @@ def digest_job(config_path: str, subscriber: str) -> None:
         store = Store(cfg.storage_url)
         try:
             cycle.match_new(cfg, store)
-            for r in cycle.deliver(cfg, store, only=subscriber):
+            for r in cycle.deliver(cfg, store, only=subscriber, backoff=True):
                 log.info("digest %s", cycle.format_dispatch(r))
         finally:
             store.close()

@@ -316,9 +316,10 @@ class Store:
         return out
 
     # ---- deliveries --------------------------------------------------------------------
-    def record_delivery(self, subscriber: str, item_ids: Iterable[int], message_id: str) -> int:
+    def record_delivery(self, subscriber: str, item_ids: Iterable[int], message_id: str,
+                        at: Optional[datetime] = None) -> int:
         """Record that ``subscriber`` got these items; already-recorded pairs are skipped."""
-        now = utcnow()
+        now = at or utcnow()
         n = 0
         with self.engine.begin() as conn:
             for item_id in item_ids:
@@ -333,10 +334,11 @@ class Store:
                                                 status="sent", items=n, created_at=now))
         return n
 
-    def record_failed_digest(self, subscriber: str, message_id: str, count: int, error: str) -> None:
+    def record_failed_digest(self, subscriber: str, message_id: str, count: int, error: str,
+                             at: Optional[datetime] = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(digests).values(subscriber=subscriber, message_id=message_id, status="failed",
-                                                items=count, error=error[:2000], created_at=utcnow()))
+                                                items=count, error=error[:2000], created_at=at or utcnow()))
 
     def delivered_item_ids(self, subscriber: str) -> set[int]:
         with self.engine.connect() as conn:
