@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$|^[^@\s<>\"',;]+@localhost$")
+EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$|^[^@\s<>\"',;]+@localhost$")
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _CADENCE = re.compile(r"^(immediate|hourly|daily\s+(\d{1,2}):(\d{2})|weekly\s+([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2}))$", re.I)
 
@@ -89,7 +89,7 @@ class Subscription(BaseModel):
     @classmethod
     def _email(cls, v: str) -> str:
         v = v.strip()
-        if not _EMAIL.match(v):
+        if not EMAIL_RE.match(v):
             raise ValueError(f"{v!r} is not an email address")
         return v
 

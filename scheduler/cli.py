@@ -18,6 +18,7 @@ from alerts.matching import item_fields, match_stored
 from scheduler import cycle
 from scheduler.config import Config, ConfigError, load_config, parse_settings
 from spiders.durations import parse_duration
+from spiders.logformat import JsonFormatter
 from spiders.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -317,9 +318,35 @@ def cmd_demo(args) -> int:
     return run_demo(workdir=args.workdir, keep_serving=args.serve)
 
 
+def cmd_status(args) -> int:
+    from scheduler.service import job_table
+
+    cfg = _config(args)
+    rows = job_table(cfg)
+    if args.json:
+        for r in rows:
+            print(json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}, ensure_ascii=False))
+        return EXIT_OK
+    fmt = lambda dt: dt.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if dt else "-"  # noqa: E731
+    print(f"{'JOB':<28} {'SCHEDULE':<26} {'NEXT RUN (UTC)':<20} {'LAST RUN (UTC)':<20} LAST RESULT")
+    for r in rows:
+        nxt = fmt(r["next_run"]) if r["scheduled"] else "(service not started)"
+        print(f"{r['job']:<28} {r['schedule']:<26} {nxt:<20} {fmt(r['last_run']):<20} {r['last_result'] or '-'}")
+    return EXIT_OK
+
+
 def cmd_run(args) -> int:
     from scheduler.service import run_service
     return run_service(args.config)
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler], force=True)
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, getattr(logging, level)))
+    os.environ["NEWSWATCH_LOG_FORMAT"] = fmt      # the crawl child logs the same way
 
 
 # ---- parser -------------------------------------------------------------------------------
@@ -329,7 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="PATH", help="settings file (default: $NEWSWATCH_CONFIG or ./settings.yaml)")
     p.add_argument("--log-level", default=os.environ.get("NEWSWATCH_LOG_LEVEL", "WARNING"),
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity (default WARNING)")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.add_argument("--log-format", default=os.environ.get("NEWSWATCH_LOG_FORMAT", "text"), choices=["text", "json"],
+                   help="log lines as text, or as JSON objects for log collectors")
+    # --config and the log options are also accepted after the command
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="settings file")
+    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    common.add_argument("--log-format", default=argparse.SUPPRESS, choices=["text", "json"])
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=lambda **kw: argparse.ArgumentParser(parents=[common], **kw))
     sub.required = True
 
     c = sub.add_parser("check", help="validate the settings file", description="Validate the settings; exit 0, or 2 with FILE:LINE: key: message lines.")
@@ -360,6 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("run", help="the long-running scheduler", description="Run the scheduler: crawl each source on its interval, match, send digests on each subscriber's cadence.")
     c.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("status", help="next and last run of every scheduled job", description="Show the next and last run of every job of the scheduler.")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_status)
 
     c = sub.add_parser("items", help="stored items and their matches", description="List stored items that matched a topic.")
     c.add_argument("--topic", metavar="ID")
@@ -394,8 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level, args.log_format)
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -20,6 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from alerts.delivery import EmailSettings
 from alerts.digest import Subscription
+from alerts.health import HealthSettings, Operator
 from alerts.errors import RuleError
 from alerts.rules import Rulebook, Topic, compile_rules
 from spiders.sources import CrawlSettings, Source
@@ -43,6 +44,8 @@ class Settings(BaseModel):
     topics: list[Topic] = Field(default_factory=list)
     subscribers: list[Subscription] = Field(default_factory=list)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    operators: list[Operator] = Field(default_factory=list)
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Callable, Iterable, Optional
 
 from alerts.delivery import make_transport
 from alerts.dispatch import DispatchResult, dispatch
+from alerts.health import check_sources, notify_operators
 from alerts.matcher import Matcher
 from alerts.matching import MatchStats, match_stored
 from scheduler.config import Config
@@ -83,6 +84,16 @@ def format_dispatch(r: DispatchResult) -> str:
     return f"{r.subscriber}: not due yet"
 
 
+def check_health(cfg: Config, store: Store, now: Optional[datetime] = None) -> list:
+    """Open/close source alerts and email the operators about changes."""
+    s = cfg.settings
+    now = now or datetime.now(timezone.utc)
+    notices = check_sources(store, cfg.sources, s.health, now)
+    if notices and s.operators:
+        notify_operators(store, notices, s.operators, s.email, make_transport(s.email, cfg.smtp_password), now)
+    return notices
+
+
 def prune(cfg: Config, store: Store) -> int:
     days = cfg.settings.storage.retention_days
     if not days:
@@ -97,6 +108,7 @@ def once(cfg: Config, progress: Callable[[str], None] = lambda s: print(s, file=
     store = Store(cfg.storage_url)
     try:
         results = crawl_sources(cfg, cfg.sources, progress)
+        check_health(cfg, store)
         prune(cfg, store)
         stats = match_new(cfg, store)
         sent = deliver(cfg, store)

@@ -24,6 +24,7 @@ from typing import Optional
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -31,16 +32,22 @@ from apscheduler.triggers.interval import IntervalTrigger
 from alerts.digest import Subscription
 from scheduler import cycle
 from scheduler.config import Config, ConfigError, load_config
-from spiders.store import Store
+from spiders.store import Store, make_engine
 
 log = logging.getLogger("newswatch.service")
 _DAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WATCH_SECONDS = 5
+WATCH_SECONDS = 2         # how often settings.yaml is checked for changes (a stat call)
 _lock = threading.Lock()          # one writer of deliveries at a time within the service
 
 
+# The last good settings per settings path. Jobs read them from here, so that a broken edit
+# of settings.yaml never reaches a running job; outside the service they load from disk.
+_current: dict[str, Config] = {}
+
+
 def _load(path: str) -> Config:
-    return load_config(path)
+    cfg = _current.get(path)
+    return cfg if cfg is not None else load_config(path)
 
 
 # ---- jobs (module-level, referenced by name in the job store) -----------------------------
@@ -50,10 +57,11 @@ def crawl_job(config_path: str, source_id: str) -> None:
     if source is None:
         log.warning("source %s: no longer in the settings; skipping", source_id)
         return
-    results = cycle.crawl_sources(cfg, [source], progress=lambda line: log.info("crawl %s", line))
+    results = cycle.crawl_sources(cfg, [source], progress=lambda line: None)
     with _lock:
         store = Store(cfg.storage_url)
         try:
+            cycle.check_health(cfg, store)
             stats = cycle.match_new(cfg, store)
             if stats.matched:
                 log.info("match: %d new item(s) matched a topic", stats.matched)
@@ -61,11 +69,12 @@ def crawl_job(config_path: str, source_id: str) -> None:
             for name in immediate:
                 for r in cycle.deliver(cfg, store, only=name, backoff=True):
                     if r.status in ("sent", "failed"):
-                        log.info("digest %s", cycle.format_dispatch(r))
+                        log.info("digest %s", cycle.format_dispatch(r), extra={"subscriber": name, "stage": "digest"})
         finally:
             store.close()
     for r in results:
-        log.info("source %s: %s", r["source_id"], cycle.format_result(r))
+        level = logging.WARNING if r["status"] == "failed" else logging.INFO
+        log.log(level, "crawl %s", cycle.format_result(r), extra={"source": r["source_id"], "stage": "crawl"})
 
 
 def digest_job(config_path: str, subscriber: str) -> None:
@@ -75,7 +84,7 @@ def digest_job(config_path: str, subscriber: str) -> None:
         try:
             cycle.match_new(cfg, store)
             for r in cycle.deliver(cfg, store, only=subscriber, backoff=True):
-                log.info("digest %s", cycle.format_dispatch(r))
+                log.info("digest %s", cycle.format_dispatch(r), extra={"subscriber": subscriber, "stage": "digest"})
         finally:
             store.close()
 
@@ -102,6 +111,43 @@ def _cadence_trigger(sub: Subscription):
     return IntervalTrigger(minutes=1)
 
 
+def _jobstore(cfg: Config) -> SQLAlchemyJobStore:
+    # the project's own engine: WAL and busy timeout on SQLite, shared with the crawl child
+    return SQLAlchemyJobStore(engine=make_engine(cfg.storage_url), tablename="scheduler_jobs")
+
+
+def job_table(cfg: Config) -> list[dict]:
+    """Next and last run of every job, for ``newswatch status`` (the service need not run)."""
+    store = _jobstore(cfg)
+    store.start(BackgroundScheduler(timezone=timezone.utc), "default")
+    persisted = {j.id: j for j in store.get_all_jobs()}
+    store.shutdown()
+    data = Store(cfg.storage_url)
+    rows = []
+    try:
+        for job_id, (_func, args, _trigger, desc) in desired_jobs(cfg).items():
+            job = persisted.get(job_id)
+            last, result = None, None
+            if job_id.startswith("crawl:"):
+                history = data.crawl_history(args[1], limit=1)
+                if history:
+                    r = history[0]
+                    last = r.finished_at
+                    result = (f"{r.status}, {r.items_new} new" if r.status != "failed" else f"failed: {r.error}")
+            elif job_id.startswith("digest:"):
+                last = data.last_digest(args[1])
+                failed = data.last_digest(args[1], "failed")
+                if failed and (last is None or failed > last):
+                    last, result = failed, "failed"
+                elif last:
+                    result = "sent"
+            rows.append({"job": job_id, "schedule": desc, "next_run": job.next_run_time if job else None,
+                         "last_run": last, "last_result": result, "scheduled": job is not None})
+    finally:
+        data.close()
+    return rows
+
+
 def desired_jobs(cfg: Config) -> dict[str, tuple]:
     """job id → (function, args, trigger, trigger description)."""
     path = str(cfg.path.resolve())
@@ -121,10 +167,11 @@ def desired_jobs(cfg: Config) -> dict[str, tuple]:
 class Service:
     def __init__(self, config_path: str):
         self.config_path = str(Path(config_path).resolve())
-        self.cfg = _load(self.config_path)
+        self.cfg = load_config(self.config_path)
+        _current[self.config_path] = self.cfg
         self.mtime = os.stat(self.config_path).st_mtime_ns
         self.scheduler = BlockingScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=self.cfg.storage_url, tablename="scheduler_jobs")},
+            jobstores={"default": _jobstore(self.cfg)},
             executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
             timezone=timezone.utc,
@@ -156,6 +203,7 @@ class Service:
             self.signatures[job_id] = sig
             log.info("job %s scheduled (%s)", job_id, desc)
         self.cfg = cfg
+        _current[self.config_path] = cfg
 
     def watch(self) -> None:
         try:
@@ -167,7 +215,7 @@ class Service:
             return
         self.mtime = mtime
         try:
-            cfg = _load(self.config_path)
+            cfg = load_config(self.config_path)
         except ConfigError as exc:
             for p in exc.problems:
                 log.error("settings change refused, keeping the last good settings: %s", p)

@@ -74,6 +74,7 @@ class Source(_Strict):
     timezone: str = "UTC"
     enabled: bool = True
     obey_robots: bool = True
+    quiet_after: Optional[Duration] = None     # alert operators when no new item for this long
     listing: Optional[ListingRules] = None
     article: Optional[ArticleRules] = None
     fallback: Optional[Fallback] = None

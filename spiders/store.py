@@ -100,6 +100,16 @@ crawl_runs = Table(
     Index("ix_crawl_runs_source", "source_id", "finished_at"),
 )
 
+source_alerts = Table(
+    "source_alerts", metadata,
+    Column("source_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),             # failing | quiet
+    Column("detail", Text, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("notified", Boolean, nullable=False, default=False),
+    Column("recovered_at", DateTime(timezone=True)),
+)
+
 http_cache = Table(
     "http_cache", metadata,
     Column("url", String(1024), primary_key=True),
@@ -374,6 +384,38 @@ class Store:
                          finished_at=_aware(r.finished_at), status=r.status, http_status=r.http_status,
                          items_found=r.items_found, items_new=r.items_new, items_updated=r.items_updated,
                          duration=r.duration, error=r.error) for r in rows]
+
+    def last_item_seen(self, source_id: str) -> Optional[datetime]:
+        with self.engine.connect() as conn:
+            return _aware(conn.execute(select(func.max(items.c.first_seen)).where(items.c.source_id == source_id)).scalar())
+
+    # ---- operator alerts ---------------------------------------------------------------
+    def get_source_alert(self, source_id: str) -> Optional[dict]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(source_alerts).where(source_alerts.c.source_id == source_id)).first()
+        if row is None:
+            return None
+        return {"kind": row.kind, "detail": row.detail, "since": _aware(row.since), "notified": row.notified,
+                "recovered_at": _aware(row.recovered_at)}
+
+    def open_source_alert(self, source_id: str, kind: str, detail: str, since: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(source_alerts).values(source_id=source_id, kind=kind, detail=detail[:2000],
+                                                      since=since, notified=False))
+
+    def mark_source_alert(self, source_id: str, notified: Optional[bool] = None,
+                          recovered: Optional[datetime] = None) -> None:
+        values = {}
+        if notified is not None:
+            values["notified"] = notified
+        if recovered is not None:
+            values["recovered_at"] = recovered
+        with self.engine.begin() as conn:
+            conn.execute(update(source_alerts).where(source_alerts.c.source_id == source_id).values(**values))
+
+    def close_source_alert(self, source_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(source_alerts).where(source_alerts.c.source_id == source_id))
 
     def item_count_by_source(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from scrapy import signals
 from scrapy.crawler import CrawlerProcess
 
+from spiders.logformat import JsonFormatter
 from spiders.sources import CrawlSettings, Source
 from spiders.spider import SourceSpider
 from spiders.store import CrawlRun, Store
@@ -112,7 +114,10 @@ class _LibraryNoise(logging.Filter):
 
 def main() -> int:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if os.environ.get("NEWSWATCH_LOG_FORMAT") == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_LibraryNoise())
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     import warnings
