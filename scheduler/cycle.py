@@ -50,7 +50,8 @@ def crawl_sources(cfg: Config, sources: Iterable[Source], progress: Optional[Cal
         if progress:
             progress(line)
         if res.get("status") == "failed":
-            log.warning("source %s: crawl failed: %s", res["source_id"], res.get("error"))
+            log.warning("source %s: crawl failed: %s", res["source_id"], res.get("error"),
+                        extra={"source": res["source_id"], "stage": "crawl"})
 
     return run_crawl(sources, cfg.settings.crawl, cfg.storage_url, on_result=on_result, verbose=verbose)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,8 +19,10 @@ from typing import Optional
 
 
 class Route:
-    def __init__(self, body: bytes, content_type: str, status: int = 200, headers: Optional[dict] = None):
+    def __init__(self, body: bytes, content_type: str, status: int = 200, headers: Optional[dict] = None,
+                 delay: float = 0.0):
         self.body = body
+        self.delay = delay
         self.content_type = content_type
         self.status = status
         self.headers = headers or {}
@@ -55,6 +58,8 @@ class SiteServer:
                 if route.status == 200 and fresh:
                     self._send(304, None, b"", {"ETag": route.etag})
                     return
+                if route.delay:
+                    time.sleep(route.delay)          # a slow or hanging site
                 extra = {"ETag": route.etag, "Last-Modified": route.last_modified}
                 extra.update(route.headers)
                 self._send(route.status, route.content_type, route.body, extra)
@@ -80,11 +85,11 @@ class SiteServer:
         return f"http://{host}:{port}"
 
     def add(self, path: str, body: bytes | str, content_type: str = "text/html; charset=utf-8",
-            status: int = 200, headers: Optional[dict] = None) -> None:
+            status: int = 200, headers: Optional[dict] = None, delay: float = 0.0) -> None:
         if isinstance(body, str):
             body = body.encode("utf-8")
         body = body.replace(b"{{base}}", self.base.encode("ascii"))
-        self.routes[path] = Route(body, content_type, status, headers)
+        self.routes[path] = Route(body, content_type, status, headers, delay)
 
     def add_folder(self, folder: str | Path, prefix: str = "") -> None:
         """Add a fixture folder described by its routes.json."""

@@ -14,6 +14,7 @@ that answers 200 but yields nothing through the selectors is a failure, not "no 
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from datetime import datetime, timezone
@@ -39,6 +40,9 @@ _FEED_FOOTER = re.compile(r"\s*The post .{1,400}? appeared first on [^.]{1,200}\
 
 def _strip_feed_footer(text: str) -> str:
     return _FEED_FOOTER.sub("", text) if text else text
+
+
+log = logging.getLogger("newswatch.crawl")
 
 
 class SourceSpider(scrapy.Spider):
@@ -89,11 +93,11 @@ class SourceSpider(scrapy.Spider):
         if self.result["status"] != "ok":
             self.result["status"] = "failed"
             self.result["error"] = message
-        self.logger.warning("source %s: %s", self.source.id, message)
+        log.warning("source %s: %s", self.source.id, message, extra={"source": self.source.id, "stage": "crawl"})
 
     def warn(self, message: str) -> None:
         self.result["warnings"].append(message)
-        self.logger.warning("source %s: %s", self.source.id, message)
+        log.warning("source %s: %s", self.source.id, message, extra={"source": self.source.id, "stage": "crawl"})
 
     def report(self, what: str, selector: Optional[str], found: Any) -> None:
         if self.verbose:

@@ -105,3 +105,34 @@ def test_dead_source_does_not_stop_the_others(cli, tmp_path, site):
     assert res.returncode == 0
     assert "alive: ok, 1 items (1 new" in res.stdout
     assert "dead: FAILED" in res.stdout and "Connection" in res.stdout
+
+
+def test_hung_crawl_is_stopped_and_recorded(cli, tmp_path, site):
+    site.add("/rss", rss([{"title": "Belarus", "link": "{{base}}/1", "guid": "1"}]), "application/rss+xml", delay=30)
+    cfg = write_settings(tmp_path / "settings.yaml", settings_for(
+        f"  - {{id: slow, kind: feed, url: '{site.base}/rss', obey_robots: false}}").replace(
+        "timeout: 10s", "timeout: 60s, time_limit: 4s"))
+    started = time.monotonic()
+    res = cli("crawl", config=cfg)
+    assert time.monotonic() - started < 25
+    assert "slow: FAILED: crawl stopped after the time limit of 4s" in res.stdout
+    table = cli("sources", config=cfg)
+    assert "time limit" in table.stdout
+
+
+def test_json_logs_name_the_source(cli, tmp_path):
+    cfg = write_settings(tmp_path / "settings.yaml", settings_for(
+        "  - {id: dead, kind: feed, url: 'http://127.0.0.1:9/rss', obey_robots: false}"))
+    res = cli("--log-format", "json", "crawl", config=cfg)
+    records = [json.loads(l) for l in res.stderr.splitlines() if l.startswith("{")]
+    assert any(r.get("source") == "dead" and r["level"] == "WARNING" and "crawl failed" in r["message"] for r in records), res.stderr
+
+
+def test_status_lists_jobs(cli, tmp_path, site):
+    site.add("/rss", rss([{"title": "Belarus", "link": "{{base}}/1", "guid": "1"}]), "application/rss+xml")
+    cfg = write_settings(tmp_path / "settings.yaml", settings_for(
+        f"  - {{id: feed, kind: feed, url: '{site.base}/rss', obey_robots: false, interval: 10m}}"))
+    cli("crawl", config=cfg)
+    rows = [json.loads(l) for l in cli("status", "--json", config=cfg).stdout.splitlines()]
+    crawl = next(r for r in rows if r["job"] == "crawl:feed")
+    assert crawl["schedule"] == "every 600s" and crawl["last_result"] == "ok, 1 new" and crawl["last_run"]
