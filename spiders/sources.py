@@ -75,6 +75,7 @@ class Source(_Strict):
     enabled: bool = True
     obey_robots: bool = True
     quiet_after: Optional[Duration] = None     # alert operators when no new item for this long
+    verify_tls: Optional[bool] = None          # None: crawl.verify_tls
     listing: Optional[ListingRules] = None
     article: Optional[ArticleRules] = None
     fallback: Optional[Fallback] = None
@@ -124,4 +125,6 @@ class CrawlSettings(_Strict):
     retries: int = Field(default=2, ge=0, le=10)
     max_redirects: int = Field(default=5, ge=0, le=20)
     article_limit: int = Field(default=30, ge=0, le=1000)
+    max_items_per_source: int = Field(default=500, ge=1, le=100000)
+    verify_tls: bool = True
     time_limit: Duration = timedelta(minutes=10)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Optional
 from urllib.parse import urljoin
 
@@ -43,6 +43,9 @@ def _strip_feed_footer(text: str) -> str:
 
 
 log = logging.getLogger("newswatch.crawl")
+# Statuses the spider judges itself; 3xx are left to Scrapy's redirect middleware.
+HANDLED_STATUSES = [304] + list(range(400, 600))
+EARLIEST = datetime(1991, 1, 1, tzinfo=timezone.utc)   # older than any watched site
 
 
 class SourceSpider(scrapy.Spider):
@@ -116,7 +119,7 @@ class SourceSpider(scrapy.Spider):
             url, callback=self.parse_page, errback=self.on_error, dont_filter=True,
             headers=self._conditional_headers(url) if page == 1 else {},
             meta={"kind": kind, "listing": listing, "page": page, "primary": primary,
-                  "handle_httpstatus_all": True},
+                  "handle_httpstatus_list": HANDLED_STATUSES},
         )
 
     def _try_fallback(self, why: str) -> Iterator[Request]:
@@ -203,7 +206,10 @@ class SourceSpider(scrapy.Spider):
             self.result["_empty_reason"] = f"{response.url}: not a feed (no channel or entries)"
             return
         self.report("entries", None, len(parsed.entries))
-        for e in parsed.entries:
+        limit = self.crawl_settings.max_items_per_source
+        if len(parsed.entries) > limit:
+            self.warn(f"feed has {len(parsed.entries)} entries; kept the first {limit} (crawl.max_items_per_source)")
+        for e in parsed.entries[:limit]:
             link = e.get("link") or ""
             guid = e.get("id") or None
             if not link and guid and guid.startswith("http"):
@@ -237,7 +243,10 @@ class SourceSpider(scrapy.Spider):
                                             f"(layout changed?)")
             return
         found = 0
-        for node in nodes:
+        limit = self.crawl_settings.max_items_per_source
+        if len(nodes) > limit:
+            self.warn(f"listing has {len(nodes)} entries; kept the first {limit} (crawl.max_items_per_source)")
+        for node in nodes[:limit]:
             link = first_text(node, rules.link)
             title = first_text(node, rules.title)
             if not link:
@@ -277,7 +286,7 @@ class SourceSpider(scrapy.Spider):
         wants_article = rules is not None or (self.source.kind == "listing" and not entry.get("summary"))
         if wants_article and len(self._seen_links) <= self.crawl_settings.article_limit:
             yield Request(entry["link"], callback=self.parse_article, errback=self.on_error,
-                          meta={"article_of": entry, "handle_httpstatus_all": True})
+                          meta={"article_of": entry, "handle_httpstatus_list": HANDLED_STATUSES})
         else:
             yield from self._emit(entry)
 
@@ -315,6 +324,13 @@ class SourceSpider(scrapy.Spider):
         yield from self._emit(entry)
 
     def _emit(self, entry: dict) -> Iterator[NewsItem]:
+        published = entry.get("published")
+        now = datetime.now(timezone.utc)
+        if published is not None and not (EARLIEST <= published <= now + timedelta(days=1)):
+            # 1970 placeholders and far-future dates would sort wrongly for ever
+            self.warn(f"{entry['link']}: implausible date {published.isoformat()}; using the first-seen time")
+            published = None
+        entry["published"] = published
         title = clean_text(entry.get("title"))
         if not title:
             title = clean_text(entry.get("summary"))[:120] or entry["link"]

@@ -43,6 +43,10 @@ def scrapy_settings(crawl: CrawlSettings) -> dict:
         "RETRY_TIMES": crawl.retries,
         "RETRY_HTTP_CODES": RETRY_CODES,
         "COMPRESSION_ENABLED": True,
+        # check certificates like a browser does (Scrapy's default accepts any)
+        "DOWNLOADER_CLIENTCONTEXTFACTORY": (
+            "scrapy.core.downloader.contextfactory.BrowserLikeContextFactory" if crawl.verify_tls
+            else "scrapy.core.downloader.contextfactory.ScrapyClientContextFactory"),
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": "ERROR",
@@ -93,8 +97,13 @@ def run_job(job: dict, out=sys.stdout) -> list[dict]:
 
     for source in sources:
         # One subclass per source so that per-source Scrapy settings (robots.txt) apply.
+        custom = {"ROBOTSTXT_OBEY": source.obey_robots}
+        if source.verify_tls is not None and source.verify_tls != crawl.verify_tls:
+            custom["DOWNLOADER_CLIENTCONTEXTFACTORY"] = (
+                "scrapy.core.downloader.contextfactory.BrowserLikeContextFactory" if source.verify_tls
+                else "scrapy.core.downloader.contextfactory.ScrapyClientContextFactory")
         cls = type(f"Spider_{source.id.replace('-', '_')}", (SourceSpider,),
-                   {"name": source.id, "custom_settings": {"ROBOTSTXT_OBEY": source.obey_robots}})
+                   {"name": source.id, "custom_settings": custom})
         crawler = process.create_crawler(cls)
         crawler.signals.connect(finished, signal=signals.spider_closed)
         process.crawl(crawler, source=source, crawl_settings=crawl, store=store, verbose=verbose)
