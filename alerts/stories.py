@@ -10,7 +10,8 @@ from __future__ import annotations
 from alerts.render import Entry
 from alerts.text import tokenize
 
-TITLE_SIMILAR = 0.5
+TITLE_SIMILAR = 0.65
+MIN_WORDS = 4          # shorter titles say too little to call two items one story
 LEDE_SIMILAR = 0.45
 CONTAINED = 0.8
 
@@ -18,7 +19,7 @@ CONTAINED = 0.8
 def _words(text: str, limit: int = 60) -> frozenset[str]:
     out = []
     for tok in tokenize(text or ""):
-        if len(tok.norm) > 3 or tok.norm.isdigit():
+        if len(tok.norm) > 3:          # short words and small numbers say little
             out.append(tok.norm[:6])   # a crude stem: Belarus/Belarusian, Ирана/Иран
         if len(out) >= limit:
             break
@@ -26,7 +27,7 @@ def _words(text: str, limit: int = 60) -> frozenset[str]:
 
 
 def _similar(a: frozenset, b: frozenset, threshold: float) -> bool:
-    if len(a) < 3 or len(b) < 3:
+    if len(a) < MIN_WORDS or len(b) < MIN_WORDS:
         return False
     inter = len(a & b)
     if inter / len(a | b) >= threshold:

@@ -15,6 +15,17 @@ from spiders.sources import CrawlSettings, Source
 from spiders.store import CrawlRun, Store
 
 
+def _die_with_parent() -> None:
+    """Linux: the crawl child is killed if its parent dies (no orphan keeps writing)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
               on_result: Optional[Callable[[dict], None]] = None, verbose: bool = False,
               time_limit: Optional[float] = None) -> list[dict]:
@@ -28,7 +39,8 @@ def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
     env = dict(os.environ)
     env.setdefault("PYTHONIOENCODING", "utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "spiders.worker"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=None, text=True, encoding="utf-8", env=env)
+                            stdout=subprocess.PIPE, stderr=None, text=True, encoding="utf-8", env=env,
+                            preexec_fn=_die_with_parent)
     timer = threading.Timer(limit, proc.kill)
     timer.daemon = True
     timer.start()

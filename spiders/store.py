@@ -215,7 +215,7 @@ class Store:
                         res = conn.execute(insert(items).values(
                             source_id=item.source_id, url=item.url, url_key=key, guid=item.guid,
                             title=item.title, summary=item.summary, body=item.body,
-                            language=item.language, published=item.published or now,
+                            language=item.language, published=item.published or item.first_seen or now,
                             published_guessed=item.published is None or item.published_guessed,
                             first_seen=item.first_seen or now, content_hash=chash,
                         ))
