@@ -12,6 +12,7 @@ from spiders.items import NewsItem
 from spiders.store import Store
 
 log = logging.getLogger("newswatch.match")
+BATCH = 500       # items matched per transaction
 
 
 @dataclass
@@ -29,13 +30,17 @@ def match_stored(store: Store, matcher: Matcher, since: Optional[datetime] = Non
     """Match items not yet matched by the current rules (or every item with ``all_items``)."""
     version = matcher.rulebook.version
     stats = MatchStats()
+    batch: list[tuple[int, list[dict]]] = []
     for item in store.iter_items(since=since, unmatched_for=None if all_items else version):
         found = matcher.match(item_fields(item))
-        store.save_matches(item.id, [{"topic_id": m.topic_id, "score": m.score, "evidence": m.evidence}
-                                     for m in found], version)
+        batch.append((item.id, [{"topic_id": m.topic_id, "score": m.score, "evidence": m.evidence} for m in found]))
         stats.items += 1
         if found:
             stats.matched += 1
             stats.matches += len(found)
+        if len(batch) >= BATCH:
+            store.save_matches_batch(batch, version)
+            batch = []
+    store.save_matches_batch(batch, version)
     log.info("matched %d items: %d matched %d topic(s) in all", stats.items, stats.matched, stats.matches)
     return stats

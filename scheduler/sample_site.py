@@ -75,7 +75,11 @@ class SiteServer:
                 if body:
                     self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256      # many crawler connections at once (benchmarks)
+            daemon_threads = True
+
+        self.httpd = Server((host, port), Handler)
         self.httpd.daemon_threads = True
         self._thread: Optional[threading.Thread] = None
 

@@ -68,6 +68,8 @@ class SourceSpider(scrapy.Spider):
         }
         self._fallback_tried = False
         self._seen_links: set[str] = set()
+        self.validators: dict[str, tuple] = {}
+        self.store_failed = False
 
     # ---- helpers -----------------------------------------------------------------------
     def _conditional_headers(self, url: str) -> dict:
@@ -82,13 +84,18 @@ class SourceSpider(scrapy.Spider):
         return headers
 
     def _remember_validators(self, response: Response) -> None:
-        if self.store is None:
-            return
+        """Kept until the crawl of this source ends and its items are stored (save_validators)."""
         etag = response.headers.get("ETag")
         modified = response.headers.get("Last-Modified")
-        self.store.set_validators(response.request.url if response.request else response.url,
-                                  etag.decode("latin-1") if etag else None,
-                                  modified.decode("latin-1") if modified else None)
+        url = response.request.url if response.request else response.url
+        self.validators[url] = (etag.decode("latin-1") if etag else None,
+                                modified.decode("latin-1") if modified else None)
+
+    def save_validators(self) -> None:
+        if self.store is None or self.store_failed:
+            return
+        for url, (etag, modified) in self.validators.items():
+            self.store.set_validators(url, etag, modified)
 
     def fail(self, message: str, http_status: Optional[int] = None) -> None:
         if http_status is not None:

@@ -204,44 +204,109 @@ class Store:
 
     def upsert_item(self, item: NewsItem) -> tuple[str, int]:
         """Store an item; returns (``new`` | ``updated`` | ``same``, item id)."""
-        key = identity_key(item.url)[:512]
-        chash = item.content_hash()
+        return self.upsert_items([item])[0]
+
+    def upsert_items(self, batch: list[NewsItem]) -> list[tuple[str, int]]:
+        """Store a batch of items in one transaction; (state, id) for each, in order.
+
+        Known items are found with one query per batch; new ones are inserted together.
+        Anything unusual (an item seen twice in the batch, a concurrent writer) goes
+        through the one-by-one path, which handles every case.
+        """
         now = utcnow()
+        keyed = [(item, identity_key(item.url)[:512], item.content_hash()) for item in batch]
         with self.engine.begin() as conn:
-            row = self._find(conn, item, key, chash)
-            if row is None:
+            known = self._prefetch(conn, keyed)
+            out: list = [None] * len(keyed)
+            fresh, seen = [], set()
+            for i, (item, key, chash) in enumerate(keyed):
+                ident = (item.source_id, item.guid or key)
+                hit = known.get((item.source_id, "g", item.guid)) if item.guid else None
+                hit = hit or known.get((item.source_id, "u", key))
+                if hit is None and len(item.summary) + len(item.body) >= 80:
+                    hit = known.get((item.source_id, "h", chash))
+                if hit is not None or ident in seen or (item.source_id, "h", chash) in seen:
+                    out[i] = self._upsert(conn, item, now)
+                    continue
+                seen.update({ident, (item.source_id, "h", chash)})
+                fresh.append((i, item, key, chash))
+            if fresh:
+                rows = [dict(source_id=item.source_id, url=item.url, url_key=key, guid=item.guid, title=item.title,
+                             summary=item.summary, body=item.body, language=item.language,
+                             published=item.published or item.first_seen or now,
+                             published_guessed=item.published is None or item.published_guessed,
+                             first_seen=item.first_seen or now, content_hash=chash)
+                        for _, item, key, chash in fresh]
                 try:
                     with conn.begin_nested():
-                        res = conn.execute(insert(items).values(
-                            source_id=item.source_id, url=item.url, url_key=key, guid=item.guid,
-                            title=item.title, summary=item.summary, body=item.body,
-                            language=item.language, published=item.published or item.first_seen or now,
-                            published_guessed=item.published is None or item.published_guessed,
-                            first_seen=item.first_seen or now, content_hash=chash,
-                        ))
-                    return "new", res.inserted_primary_key[0]
-                except IntegrityError:  # another writer stored it a moment ago
-                    row = self._find(conn, item, key, chash)
-                    if row is None:
-                        raise
-            changes = {}
-            if item.title and item.title != row.title:
-                changes["title"] = item.title
-            if item.summary and item.summary != row.summary:
-                changes["summary"] = item.summary
-            if item.body and item.body != row.body:
-                changes["body"] = item.body
-            if item.published and _aware(row.published) != item.published:
-                changes.update(published=item.published, published_guessed=False)
-            if not changes:
-                return "same", row.id
-            merged = NewsItem(source_id=item.source_id, url=item.url,
-                              title=changes.get("title", row.title),
-                              summary=changes.get("summary", row.summary),
-                              body=changes.get("body", row.body))
-            changes.update(updated_at=now, content_hash=merged.content_hash(), matched_version=None)
-            conn.execute(update(items).where(items.c.id == row.id).values(**changes))
-            return "updated", row.id
+                        ids = conn.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True),
+                                           rows).scalars().all()
+                    for (i, *_), item_id in zip(fresh, ids):
+                        out[i] = ("new", item_id)
+                except IntegrityError:   # a concurrent writer: settle each item on its own
+                    for i, item, _key, _chash in fresh:
+                        out[i] = self._upsert(conn, item, now)
+            return out
+
+    def _prefetch(self, conn, keyed: list) -> dict:
+        """Existing rows matching the batch by GUID, URL key or content hash, in one query."""
+        by_source: dict[str, tuple[set, set, set]] = {}
+        for item, key, chash in keyed:
+            g, u, h = by_source.setdefault(item.source_id, (set(), set(), set()))
+            if item.guid:
+                g.add(item.guid)
+            u.add(key)
+            h.add(chash)
+        found: dict = {}
+        cols = select(items.c.id, items.c.source_id, items.c.guid, items.c.url_key, items.c.content_hash)
+        for source_id, (g, u, h) in by_source.items():
+            cond = items.c.url_key.in_(u) | items.c.content_hash.in_(h)
+            if g:
+                cond = cond | items.c.guid.in_(g)
+            for row in conn.execute(cols.where(items.c.source_id == source_id, cond)):
+                if row.guid:
+                    found[(source_id, "g", row.guid)] = row.id
+                found[(source_id, "u", row.url_key)] = row.id
+                found[(source_id, "h", row.content_hash)] = row.id
+        return found
+
+    def _upsert(self, conn, item: NewsItem, now: datetime) -> tuple[str, int]:
+        key = identity_key(item.url)[:512]
+        chash = item.content_hash()
+        row = self._find(conn, item, key, chash)
+        if row is None:
+            try:
+                with conn.begin_nested():
+                    res = conn.execute(insert(items).values(
+                        source_id=item.source_id, url=item.url, url_key=key, guid=item.guid,
+                        title=item.title, summary=item.summary, body=item.body,
+                        language=item.language, published=item.published or item.first_seen or now,
+                        published_guessed=item.published is None or item.published_guessed,
+                        first_seen=item.first_seen or now, content_hash=chash,
+                    ))
+                return "new", res.inserted_primary_key[0]
+            except IntegrityError:  # another writer stored it a moment ago
+                row = self._find(conn, item, key, chash)
+                if row is None:
+                    raise
+        changes = {}
+        if item.title and item.title != row.title:
+            changes["title"] = item.title
+        if item.summary and item.summary != row.summary:
+            changes["summary"] = item.summary
+        if item.body and item.body != row.body:
+            changes["body"] = item.body
+        if item.published and _aware(row.published) != item.published:
+            changes.update(published=item.published, published_guessed=False)
+        if not changes:
+            return "same", row.id
+        merged = NewsItem(source_id=item.source_id, url=item.url,
+                          title=changes.get("title", row.title),
+                          summary=changes.get("summary", row.summary),
+                          body=changes.get("body", row.body))
+        changes.update(updated_at=now, content_hash=merged.content_hash(), matched_version=None)
+        conn.execute(update(items).where(items.c.id == row.id).values(**changes))
+        return "updated", row.id
 
     def get_item(self, item_id: int) -> Optional[NewsItem]:
         with self.engine.connect() as conn:
@@ -282,25 +347,21 @@ class Store:
     # ---- matches -----------------------------------------------------------------------
     def save_matches(self, item_id: int, found: Iterable[dict], rules_version: str) -> None:
         """Replace an item's matches with ``found`` (dicts with topic_id, score, evidence)."""
+        self.save_matches_batch([(item_id, list(found))], rules_version)
+
+    def save_matches_batch(self, batch: list[tuple[int, list[dict]]], rules_version: str) -> None:
+        """Replace the matches of many items in one transaction; marks them matched."""
+        if not batch:
+            return
         now = utcnow()
+        ids = [item_id for item_id, _ in batch]
+        rows = [dict(item_id=item_id, topic_id=m["topic_id"], score=m.get("score", 1.0), evidence=m["evidence"],
+                     rules_version=rules_version, matched_at=now) for item_id, found in batch for m in found]
         with self.engine.begin() as conn:
-            current = {r.topic_id for r in conn.execute(
-                select(matches.c.topic_id).where(matches.c.item_id == item_id))}
-            seen = set()
-            for m in found:
-                seen.add(m["topic_id"])
-                values = dict(score=m.get("score", 1.0), evidence=m["evidence"],
-                              rules_version=rules_version, matched_at=now)
-                if m["topic_id"] in current:
-                    conn.execute(update(matches).where(matches.c.item_id == item_id,
-                                                       matches.c.topic_id == m["topic_id"]).values(**values))
-                else:
-                    conn.execute(insert(matches).values(item_id=item_id, topic_id=m["topic_id"], **values))
-            stale = current - seen
-            if stale:
-                conn.execute(delete(matches).where(matches.c.item_id == item_id,
-                                                   matches.c.topic_id.in_(stale)))
-            conn.execute(update(items).where(items.c.id == item_id).values(matched_version=rules_version))
+            conn.execute(delete(matches).where(matches.c.item_id.in_(ids)))
+            if rows:
+                conn.execute(insert(matches), rows)
+            conn.execute(update(items).where(items.c.id.in_(ids)).values(matched_version=rules_version))
 
     def matches_for(self, topic_ids: Iterable[str], since: Optional[datetime] = None,
                     undelivered_to: Optional[str] = None) -> list[tuple[NewsItem, str, float, dict]]:

@@ -85,6 +85,8 @@ def run_job(job: dict, out=sys.stdout) -> list[dict]:
             res["error"] = res["error"] or f"crawl ended ({reason}) before the source answered"
         if reason not in ("finished",) and res["status"] == "ok":
             res["warnings"].append(f"crawl ended early: {reason}")
+        if res["status"] == "ok":
+            spider.save_validators()          # only now: the items are stored
         res["duration"] = round(time.monotonic() - spider.started, 3)
         store.record_crawl(CrawlRun(
             source_id=res["source_id"], started_at=spider.started_at, finished_at=datetime.now(timezone.utc),

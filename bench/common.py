@@ -1,0 +1,79 @@
+"""Shared pieces of the benchmarks: realistic text, local sites, timing, the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
+
+
+def sentences() -> list[dict]:
+    rows = [json.loads(l) for l in (ROOT / "tests" / "data" / "headlines" / "labelled.jsonl").read_text("utf-8").splitlines()]
+    return [r for r in rows if r["lang"] in ("en", "ru")]
+
+
+class Texts:
+    """Realistic English and Russian news text, recombined from the labelled headlines."""
+
+    def __init__(self, seed: int = 1):
+        self.rng = random.Random(seed)
+        self.rows = sentences()
+
+    def item(self, n_ledes: int = 3) -> tuple[str, str]:
+        head = self.rng.choice(self.rows)
+        ledes = " ".join(self.rng.choice(self.rows)["lede"] for _ in range(n_ledes))
+        return head["title"], ledes
+
+
+def rss_feed(base: str, feed_no: int, n_items: int, texts: Texts) -> bytes:
+    items = []
+    for i in range(n_items):
+        title, text = texts.item()
+        day = 1 + (i % 28)
+        items.append(f"<item><title>{escape(title)}</title><link>{base}/f{feed_no}/news/{i}?utm_source=rss</link>"
+                     f"<guid isPermaLink=\"false\">f{feed_no}-{i}</guid>"
+                     f"<pubDate>Thu, {day:02d} Oct 2025 10:{i % 60:02d}:00 +0300</pubDate>"
+                     f"<description>{escape('<p>' + text + '</p>')}</description></item>")
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Feed {feed_no}</title>'
+            f"<link>{base}/</link><description>bench</description>{''.join(items)}</channel></rss>").encode("utf-8")
+
+
+def median_of(runs: int, fn: Callable[[], float]) -> float:
+    return statistics.median(fn() for _ in range(runs))
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def emit(name: str, **figures) -> None:
+    """One JSON line per benchmark, read by bench/run for its table."""
+    print("BENCH " + json.dumps({"bench": name, **figures}), flush=True)
