@@ -24,6 +24,7 @@ _FOLD_PAIRS = (("ё", "е"), ("\u2019", "'"), ("\u02bc", "'"), ("\u2018", "'"), 
 _SPLIT_RE = re.compile(f"({TOKEN_RE.pattern})")
 _CACHE_LIMIT = 500_000
 FIELD_ORDER = ("title", "summary", "body", "text")
+MAX_HITS, MAX_CONTEXT_HITS = 100, 20        # hits kept in the evidence of one match
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +91,16 @@ class Matcher:
         # term → topics that can match because of it (its all/any groups), so an item is
         # decided only for the topics its hits touch
         self._term_topics: dict[int, set[int]] = {}
+        # per topic: term → indices of the topic's groups that hold it
+        self._term_groups: list[dict[int, list[int]]] = []
         for ti, ct in enumerate(rulebook.topics):
-            for g in ct.groups:
-                if g.role in ("all", "any"):
-                    for t in g.terms:
+            groups_of: dict[int, list[int]] = {}
+            for gi, g in enumerate(ct.groups):
+                for t in g.terms:
+                    groups_of.setdefault(t, []).append(gi)
+                    if g.role in ("all", "any"):
                         self._term_topics.setdefault(t, set()).add(ti)
+            self._term_groups.append(groups_of)
         self._cache: dict[str, tuple[int, ...]] = {}
 
     # ---- scanning ----------------------------------------------------------------------
@@ -193,26 +199,31 @@ class Matcher:
             ct = self.rulebook.topics[ti]
             if wanted is not None and ct.topic.id not in wanted:
                 continue
-            m = self._decide(ct, by_term, fields)
+            m = self._decide(ct, self._term_groups[ti], by_term, fields)
             if m is not None:
                 out.append(m)
         return out
 
-    def _decide(self, ct: CompiledTopic, by_term: dict[int, list[Hit]], fields: Mapping[str, str]) -> Optional[TopicMatch]:
+    def _decide(self, ct: CompiledTopic, groups_of: dict[int, list[int]], by_term: dict[int, list[Hit]],
+                fields: Mapping[str, str]) -> Optional[TopicMatch]:
         topic = ct.topic
         allowed = set(topic.fields) | {"text"}
-        masks = [h for g in ct.of_role("ignore") for t in g.terms for h in by_term.get(t, ())]
+        # bucket the item's hits by the topic's groups: one pass over the terms that fired
+        buckets: list[list[Hit]] = [[] for _ in ct.groups]
+        for t, hs in by_term.items():
+            for gi in groups_of.get(t, ()):
+                buckets[gi].extend(hs)
+        masks = [h for gi, g in enumerate(ct.groups) if g.role == "ignore" for h in buckets[gi]]
+        kept = {}
+        for gi, g in enumerate(ct.groups):
+            hs = [h for h in buckets[gi] if h.field in allowed]
+            if masks and g.role != "ignore":
+                hs = [h for h in hs if not any(m.field == h.field and m.start <= h.start and h.end <= m.end
+                                              for m in masks)]
+            kept[id(g)] = hs
 
         def group_hits(g: Group) -> list[Hit]:
-            found = []
-            for t in g.terms:
-                for h in by_term.get(t, ()):
-                    if h.field not in allowed:
-                        continue
-                    if any(m.field == h.field and m.start <= h.start and h.end <= m.end for m in masks):
-                        continue
-                    found.append(h)
-            return found
+            return kept[id(g)]
 
         for g in ct.of_role("none"):
             if group_hits(g):
@@ -263,7 +274,8 @@ class Matcher:
             "score": round(score, 3),
             "terms": self._terms_of(core),
             "context_terms": self._terms_of(context),
-            "hits": [hit(h, "core") for h in core] + [hit(h, "context") for h in context],
+            # bounded: a long article can mention a country a hundred times
+            "hits": [hit(h, "core") for h in core[:MAX_HITS]] + [hit(h, "context") for h in context[:MAX_CONTEXT_HITS]],
             "snippet": make_snippet(core, fields),
             "rules_version": self.rulebook.version,
         }

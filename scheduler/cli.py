@@ -67,10 +67,9 @@ def cmd_crawl(args) -> int:
         if unknown:
             return _usage(f"unknown source id(s): {', '.join(unknown)}; see 'newswatch sources'")
         sources = [known[i] for i in args.source_ids]
-    results = cycle.crawl_sources(cfg, sources, progress=print, verbose=args.verbose)
     store = Store(cfg.storage_url)
     try:
-        stats = cycle.match_new(cfg, store)
+        results, stats = cycle.crawl_and_match(cfg, store, sources, progress=print, verbose=args.verbose)
     finally:
         store.close()
     failed = [r for r in results if r["status"] == "failed"]

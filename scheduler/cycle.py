@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Optional
 
@@ -60,6 +61,37 @@ def match_new(cfg: Config, store: Store) -> MatchStats:
     return match_stored(store, Matcher(cfg.rulebook))
 
 
+def crawl_and_match(cfg: Config, store: Store, sources: Iterable[Source],
+                    progress: Optional[Callable[[str], None]] = None, verbose: bool = False) -> tuple[list[dict], MatchStats]:
+    """Crawl, and match what is stored while the crawl goes on: the crawl children and the
+    matcher then use the machine's cores side by side instead of one after the other."""
+    matcher = Matcher(cfg.rulebook)
+    total = MatchStats()
+    finished = threading.Event()
+
+    def add(stats: MatchStats) -> None:
+        total.items += stats.items
+        total.matched += stats.matched
+        total.matches += stats.matches
+
+    def keep_matching() -> None:
+        while not finished.wait(MATCH_EVERY):
+            add(match_stored(store, matcher))
+
+    worker = threading.Thread(target=keep_matching, daemon=True)
+    worker.start()
+    try:
+        results = crawl_sources(cfg, sources, progress, verbose)
+    finally:
+        finished.set()
+        worker.join()
+    add(match_stored(store, matcher))          # what arrived last
+    return results, total
+
+
+MATCH_EVERY = 0.5   # seconds between two matching passes during a crawl
+
+
 def deliver(cfg: Config, store: Store, now: Optional[datetime] = None, only: Optional[str] = None,
             dry_run: bool = False, preview_dir: Optional[str] = None, force: bool = False,
             backoff: bool = False) -> list[DispatchResult]:
@@ -108,10 +140,9 @@ def prune(cfg: Config, store: Store) -> int:
 def once(cfg: Config, progress: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> tuple[list[dict], MatchStats, list[DispatchResult]]:
     store = Store(cfg.storage_url)
     try:
-        results = crawl_sources(cfg, cfg.sources, progress)
+        results, stats = crawl_and_match(cfg, store, cfg.sources, progress)
         check_health(cfg, store)
         prune(cfg, store)
-        stats = match_new(cfg, store)
         sent = deliver(cfg, store)
     finally:
         store.close()

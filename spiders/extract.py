@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import lxml.html
+from lxml import etree
 from parsel import Selector, SelectorList
 
 from spiders.items import clean_text
@@ -48,13 +50,20 @@ def all_text(sel: Selector, expr: Optional[str], joiner: str = "\n") -> str:
 
 
 def html_to_text(fragment: Optional[str]) -> str:
-    """Plain text of an HTML fragment (feed summaries carry markup)."""
+    """Plain text of an HTML fragment (feed summaries carry markup); scripts and styles
+    are dropped, and text nodes are joined with spaces so "a</p><p>b" stays two words."""
     if not fragment:
         return ""
     if "<" not in fragment and "&" not in fragment:
         return clean_text(fragment)
-    sel = Selector(text=f"<div>{fragment}</div>")
-    return clean_text(" ".join(sel.xpath("//div[1]" + _TEXT_XPATH[1:]).getall()))
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (etree.ParserError, ValueError):
+        sel = Selector(text=f"<div>{fragment}</div>")
+        return clean_text(" ".join(sel.xpath("//div[1]" + _TEXT_XPATH[1:]).getall()))
+    for bad in root.xpath(".//script | .//style | .//noscript"):
+        bad.drop_tree()
+    return clean_text(" ".join(root.itertext()))
 
 
 def main_text(html: str) -> tuple[str, str, str]:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
-_WS = re.compile(r"\s+")
 
 
 def clean_text(text: Optional[str]) -> str:
     """Collapse whitespace; the store keeps plain text, never markup."""
     if not text:
         return ""
-    return _WS.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 @dataclass

@@ -29,12 +29,50 @@ def _die_with_parent() -> None:
 def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
               on_result: Optional[Callable[[dict], None]] = None, verbose: bool = False,
               time_limit: Optional[float] = None) -> list[dict]:
+    """Crawl the sources in up to ``crawl.processes`` child processes (sources of one host
+    stay together, so per-domain politeness holds); one result per source."""
     sources = list(sources)
     if not sources:
         return []
+    limit = time_limit if time_limit is not None else crawl.time_limit.total_seconds()
+    groups = split_by_host(sources, min(crawl.processes, max(1, len(sources) // MIN_SOURCES_PER_PROCESS)))
+    lock = threading.Lock()
+    results: list[dict] = []
+
+    def collect(res: dict) -> None:
+        with lock:
+            results.append(res)
+            if on_result:
+                on_result(res)
+
+    threads = [threading.Thread(target=_run_child, args=(g, crawl, storage_url, collect, verbose, limit), daemon=True)
+               for g in groups]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+MIN_SOURCES_PER_PROCESS = 8    # below this, a second Scrapy start-up costs more than it saves
+
+
+def split_by_host(sources: list[Source], n: int) -> list[list[Source]]:
+    if n <= 1:
+        return [sources]
+    by_host: dict[str, list[Source]] = {}
+    for s in sources:
+        by_host.setdefault(s.host, []).append(s)
+    groups: list[list[Source]] = [[] for _ in range(n)]
+    for members in sorted(by_host.values(), key=len, reverse=True):
+        min(groups, key=len).extend(members)
+    return [g for g in groups if g]
+
+
+def _run_child(sources: list[Source], crawl: CrawlSettings, storage_url: str, collect: Callable[[dict], None],
+               verbose: bool, limit: float) -> None:
     job = {"storage_url": storage_url, "crawl": crawl.model_dump(mode="json"),
            "sources": [s.model_dump(mode="json") for s in sources], "verbose": verbose}
-    limit = time_limit if time_limit is not None else crawl.time_limit.total_seconds()
     started = datetime.now(timezone.utc)
     env = dict(os.environ)
     env.setdefault("PYTHONIOENCODING", "utf-8")
@@ -44,7 +82,7 @@ def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
     timer = threading.Timer(limit, proc.kill)
     timer.daemon = True
     timer.start()
-    results: list[dict] = []
+    done: set[str] = set()
     try:
         proc.stdin.write(json.dumps(job))
         proc.stdin.close()
@@ -56,32 +94,27 @@ def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
                 res = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            results.append(res)
-            if on_result:
-                on_result(res)
+            done.add(res["source_id"])
+            collect(res)
         proc.wait()
     finally:
         timer.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    done = {r["source_id"] for r in results}
     missing = [s for s in sources if s.id not in done]
-    if missing:
-        why = (f"crawl stopped after the time limit of {limit:.0f}s" if proc.returncode and proc.returncode < 0
-               else f"crawl process exited with code {proc.returncode} before finishing this source")
-        store = Store(storage_url)
-        try:
-            for s in missing:
-                now = datetime.now(timezone.utc)
-                store.record_crawl(CrawlRun(source_id=s.id, started_at=started, finished_at=now, status="failed",
-                                            duration=(now - started).total_seconds(), error=why))
-                res = {"source_id": s.id, "status": "failed", "http_status": None, "items_found": 0,
-                       "items_new": 0, "items_updated": 0, "error": why, "warnings": [],
-                       "duration": (now - started).total_seconds()}
-                results.append(res)
-                if on_result:
-                    on_result(res)
-        finally:
-            store.close()
-    return results
+    if not missing:
+        return
+    why = (f"crawl stopped after the time limit of {limit:.0f}s" if proc.returncode and proc.returncode < 0
+           else f"crawl process exited with code {proc.returncode} before finishing this source")
+    store = Store(storage_url)
+    try:
+        for s in missing:
+            now = datetime.now(timezone.utc)
+            store.record_crawl(CrawlRun(source_id=s.id, started_at=started, finished_at=now, status="failed",
+                                        duration=(now - started).total_seconds(), error=why))
+            collect({"source_id": s.id, "status": "failed", "http_status": None, "items_found": 0,
+                     "items_new": 0, "items_updated": 0, "error": why, "warnings": [],
+                     "duration": (now - started).total_seconds()})
+    finally:
+        store.close()

@@ -5,6 +5,7 @@ These objects are built by ``scheduler.config`` from settings.yaml, or directly 
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from typing import Literal, Optional
@@ -127,4 +128,5 @@ class CrawlSettings(_Strict):
     article_limit: int = Field(default=30, ge=0, le=1000)
     max_items_per_source: int = Field(default=500, ge=1, le=100000)
     verify_tls: bool = True
+    processes: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)), ge=1, le=64)
     time_limit: Duration = timedelta(minutes=10)

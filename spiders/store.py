@@ -340,6 +340,10 @@ class Store:
             conn.execute(delete(deliveries).where(deliveries.c.item_id.in_(old)))
             return conn.execute(delete(items).where(items.c.first_seen < before)).rowcount
 
+    def count_matched_items(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count(func.distinct(matches.c.item_id)))).scalar_one()
+
     def count_items(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(items)).scalar_one()

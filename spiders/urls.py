@@ -50,13 +50,12 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
 
 
-def identity_key(url: str) -> str:
+def identity_key(url: str, is_canonical: bool = False) -> str:
     """The part of a canonical URL that names the article: no scheme, no ``www.``.
 
     ``http://www.belta.by/x/`` and ``https://belta.by/x/`` are one item.
     """
-    canon = canonical_url(url)
-    parts = urlsplit(canon)
+    parts = urlsplit(url if is_canonical else canonical_url(url))
     host = parts.netloc
     if host.startswith("www."):
         host = host[4:]

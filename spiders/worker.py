@@ -12,16 +12,13 @@ import json
 import logging
 import os
 import sys
-import time
-from datetime import datetime, timezone
 
-from scrapy import signals
 from scrapy.crawler import CrawlerProcess
 
 from spiders.logformat import JsonFormatter
 from spiders.sources import CrawlSettings, Source
-from spiders.spider import SourceSpider
-from spiders.store import CrawlRun, Store
+from spiders.spider import NewsSpider
+from spiders.store import Store
 
 RETRY_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
 
@@ -43,10 +40,6 @@ def scrapy_settings(crawl: CrawlSettings) -> dict:
         "RETRY_TIMES": crawl.retries,
         "RETRY_HTTP_CODES": RETRY_CODES,
         "COMPRESSION_ENABLED": True,
-        # check certificates like a browser does (Scrapy's default accepts any)
-        "DOWNLOADER_CLIENTCONTEXTFACTORY": (
-            "scrapy.core.downloader.contextfactory.BrowserLikeContextFactory" if crawl.verify_tls
-            else "scrapy.core.downloader.contextfactory.ScrapyClientContextFactory"),
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": "ERROR",
@@ -77,38 +70,24 @@ def run_job(job: dict, out=sys.stdout) -> list[dict]:
     quiet_scrapy()
     results: list[dict] = []
 
-    def finished(spider: SourceSpider, reason: str) -> None:
-        res = spider.result
-        res.pop("_empty_reason", None)
-        if res["status"] is None:
-            res["status"] = "failed"
-            res["error"] = res["error"] or f"crawl ended ({reason}) before the source answered"
-        if reason not in ("finished",) and res["status"] == "ok":
-            res["warnings"].append(f"crawl ended early: {reason}")
-        if res["status"] == "ok":
-            spider.save_validators()          # only now: the items are stored
-        res["duration"] = round(time.monotonic() - spider.started, 3)
-        store.record_crawl(CrawlRun(
-            source_id=res["source_id"], started_at=spider.started_at, finished_at=datetime.now(timezone.utc),
-            status=res["status"], http_status=res["http_status"], items_found=res["items_found"],
-            items_new=res["items_new"], items_updated=res["items_updated"], duration=res["duration"],
-            error=res["error"]))
+    def on_result(res: dict) -> None:
         results.append(res)
         out.write(json.dumps(res, default=str, ensure_ascii=False) + "\n")
         out.flush()
 
+    # One crawler per TLS policy (the context factory is per crawler); robots.txt is
+    # decided per request.
+    groups: dict[bool, list[Source]] = {}
     for source in sources:
-        # One subclass per source so that per-source Scrapy settings (robots.txt) apply.
-        custom = {"ROBOTSTXT_OBEY": source.obey_robots}
-        if source.verify_tls is not None and source.verify_tls != crawl.verify_tls:
-            custom["DOWNLOADER_CLIENTCONTEXTFACTORY"] = (
-                "scrapy.core.downloader.contextfactory.BrowserLikeContextFactory" if source.verify_tls
-                else "scrapy.core.downloader.contextfactory.ScrapyClientContextFactory")
-        cls = type(f"Spider_{source.id.replace('-', '_')}", (SourceSpider,),
-                   {"name": source.id, "custom_settings": custom})
-        crawler = process.create_crawler(cls)
-        crawler.signals.connect(finished, signal=signals.spider_closed)
-        process.crawl(crawler, source=source, crawl_settings=crawl, store=store, verbose=verbose)
+        verify = crawl.verify_tls if source.verify_tls is None else source.verify_tls
+        groups.setdefault(verify, []).append(source)
+    for verify, members in groups.items():
+        factory = ("scrapy.core.downloader.contextfactory.BrowserLikeContextFactory" if verify
+                   else "scrapy.core.downloader.contextfactory.ScrapyClientContextFactory")
+        cls = type(f"NewsSpider_{'verify' if verify else 'noverify'}", (NewsSpider,),
+                   {"custom_settings": {"DOWNLOADER_CLIENTCONTEXTFACTORY": factory}})
+        process.crawl(process.create_crawler(cls), sources=members, crawl_settings=crawl, store=store,
+                      verbose=verbose, on_result=on_result)
     process.start()
     store.close()
     return results
