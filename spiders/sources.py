@@ -125,7 +125,7 @@ class CrawlSettings(_Strict):
     max_response_size: int = Field(default=20 * 1024 * 1024, ge=1024)
     retries: int = Field(default=2, ge=0, le=10)
     max_redirects: int = Field(default=5, ge=0, le=20)
-    article_limit: int = Field(default=30, ge=0, le=1000)
+    article_limit: int = Field(default=30, ge=0, le=100000)
     max_items_per_source: int = Field(default=500, ge=1, le=100000)
     verify_tls: bool = True
     processes: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)), ge=1, le=64)

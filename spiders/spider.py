@@ -55,28 +55,36 @@ class NewsSpider(scrapy.Spider):
                 yield self._track(run, req)
 
     def _track(self, run: SourceRun, req: Request) -> Request:
+        # One pair of spider methods for every request (Scrapy inspects each distinct
+        # callback's source once; a fresh closure per request would be inspected each time).
         self.pending[run.source.id] += 1
-        return req.replace(callback=self._wrap(run, req.callback), errback=self._wrap(run, req.errback))
+        meta = dict(req.meta, nw_callback=req.callback, nw_errback=req.errback)
+        return req.replace(callback=self._on_response, errback=self._on_failure, meta=meta)
 
-    def _wrap(self, run: SourceRun, fn):
-        def callback(*args, **kwargs):
-            items: list[NewsItem] = []
-            try:
-                out = fn(*args, **kwargs)
-                for x in out or ():
-                    if isinstance(x, Request):
-                        yield self._track(run, x)
-                    elif isinstance(x, NewsItem):
-                        items.append(x)
-            except Exception as exc:   # a parsing bug fails this source, never the crawl
-                log.exception("source %s: %s", run.source.id, exc, extra={"source": run.source.id, "stage": "parse"})
-                run.fail(f"internal error while reading the page: {type(exc).__name__}: {exc}")
-            if items:
-                yield ItemBatch(run.source.id, items)
-            self.pending[run.source.id] -= 1
-            if self.pending[run.source.id] == 0:
-                yield SourceDone(run.source.id)
-        return callback
+    def _on_response(self, response):
+        return self._run_callback(response.meta, response.meta["nw_callback"], response)
+
+    def _on_failure(self, failure):
+        meta = failure.request.meta
+        return self._run_callback(meta, meta["nw_errback"], failure)
+
+    def _run_callback(self, meta: dict, fn, arg):
+        run = self.runs[meta["source_id"]]
+        items: list[NewsItem] = []
+        try:
+            for x in fn(arg) or ():
+                if isinstance(x, Request):
+                    yield self._track(run, x)
+                elif isinstance(x, NewsItem):
+                    items.append(x)
+        except Exception as exc:   # a parsing bug fails this source, never the crawl
+            log.exception("source %s: %s", run.source.id, exc, extra={"source": run.source.id, "stage": "parse"})
+            run.fail(f"internal error while reading the page: {type(exc).__name__}: {exc}")
+        if items:
+            yield ItemBatch(run.source.id, items)
+        self.pending[run.source.id] -= 1
+        if self.pending[run.source.id] == 0:
+            yield SourceDone(run.source.id)
 
     def finish(self, source_id: str, reason: str = "finished") -> None:
         """Record the result of a source whose items are stored (called by the pipeline)."""

@@ -31,6 +31,9 @@ def scrapy_settings(crawl: CrawlSettings) -> dict:
         "DOWNLOAD_DELAY": crawl.delay.total_seconds(),
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
         "CONCURRENT_REQUESTS": 32,
+        # a callback yields one batch of items, so Scrapy's 100 item workers per response
+        # would be 100 idle asyncio tasks each time
+        "CONCURRENT_ITEMS": 4,
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "AUTOTHROTTLE_START_DELAY": max(crawl.delay.total_seconds(), 0.1),
         "DOWNLOAD_MAXSIZE": crawl.max_response_size,
