@@ -19,6 +19,9 @@ from spiders.sources import Source
 from spiders.store import Store
 
 log = logging.getLogger("newswatch.digest")
+# Undelivered items older than this (first seen) are no longer sent: a digest after a month
+# of mail outage still holds the month, and the digest query stays bounded as the store grows.
+BACKLOG = timedelta(days=30)
 
 
 @dataclass
@@ -58,7 +61,7 @@ def source_health(store: Store, sources: Iterable[Source]) -> list[SourceState]:
 
 def build_digest(store: Store, sub: Subscription, topics: dict[str, Topic], source_names: dict[str, str],
                  health: list[SourceState], now: datetime, list_id: str = "newswatch.localhost") -> Digest:
-    rows = store.matches_for(sub.topics, undelivered_to=sub.name)
+    rows = store.matches_for(sub.topics, undelivered_to=sub.name, since=now - BACKLOG)
     by_item: dict[int, list[tuple]] = {}
     for item, topic_id, score, evidence in rows:
         if score < sub.min_score:

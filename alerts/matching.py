@@ -27,11 +27,13 @@ def item_fields(item: NewsItem) -> dict[str, str]:
 
 
 def match_stored(store: Store, matcher: Matcher, since: Optional[datetime] = None, all_items: bool = False) -> MatchStats:
-    """Match items not yet matched by the current rules (or every item with ``all_items``)."""
+    """Match items never matched yet (new, or changed since). ``all_items`` re-matches every
+    stored item with the current rules (``newswatch rematch``); otherwise a rules change
+    applies to new items only, so old stories do not arrive again as news."""
     version = matcher.rulebook.version
     stats = MatchStats()
     batch: list[tuple[int, list[dict]]] = []
-    for item in store.iter_items(since=since, unmatched_for=None if all_items else version):
+    for item in store.iter_items(since=since, unmatched=not all_items):
         found = matcher.match(item_fields(item))
         batch.append((item.id, [{"topic_id": m.topic_id, "score": m.score, "evidence": m.evidence} for m in found]))
         stats.items += 1
