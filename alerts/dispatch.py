@@ -12,7 +12,7 @@ from typing import Iterable, Optional
 from alerts.delivery import EmailSettings, Transport
 from alerts.errors import DeliveryError
 from alerts.digest import Subscription
-from alerts.render import Digest, Entry, SourceState, TopicSection, build_message, render_html
+from alerts.render import Digest, Entry, SourceState, TopicSection, build_message, mime_bodies, render_html
 from alerts.rules import Topic
 from alerts.stories import cluster
 from spiders.sources import Source
@@ -59,15 +59,40 @@ def source_health(store: Store, sources: Iterable[Source]) -> list[SourceState]:
     return states
 
 
+class DigestCache:
+    """Within one dispatch, subscribers who would get the same items under the same topics
+    share one folded, rendered and encoded digest (analysts often follow the same topics)."""
+
+    def __init__(self):
+        self.sections: dict[tuple, list[TopicSection]] = {}
+        self.bodies: dict[tuple, tuple] = {}
+
+
 def build_digest(store: Store, sub: Subscription, topics: dict[str, Topic], source_names: dict[str, str],
-                 health: list[SourceState], now: datetime, list_id: str = "newswatch.localhost") -> Digest:
-    rows = store.matches_for(sub.topics, undelivered_to=sub.name, since=now - BACKLOG)
+                 health: list[SourceState], now: datetime, list_id: str = "newswatch.localhost",
+                 cache: Optional[DigestCache] = None) -> tuple[Digest, tuple]:
+    """The subscriber's digest, and a key naming its content (for sharing renderings)."""
+    since = now - BACKLOG
+    keys = [k for k in store.match_keys_for(sub.topics, undelivered_to=sub.name, since=since)
+            if k[2] >= sub.min_score and (not sub.languages or k[3] in sub.languages)]
+    content_key = (tuple(sub.topics), tuple((item_id, topic_id) for item_id, topic_id, _, _ in keys))
+    if cache is not None and content_key in cache.sections:
+        sections = cache.sections[content_key]
+    else:
+        wanted = {(item_id, topic_id) for item_id, topic_id, _, _ in keys}
+        rows = [r for r in store.matches_for(sub.topics, undelivered_to=sub.name, since=since)
+                if (r[0].id, r[1]) in wanted]
+        sections = _sections(sub, rows, topics, source_names, now)
+        if cache is not None:
+            cache.sections[content_key] = sections
+    digest = Digest(subscription=sub, sections=sections, sources=health, generated_at=now, list_id=list_id)
+    return digest, content_key
+
+
+def _sections(sub: Subscription, rows: list, topics: dict[str, Topic], source_names: dict[str, str],
+              now: datetime) -> list[TopicSection]:
     by_item: dict[int, list[tuple]] = {}
-    for item, topic_id, score, evidence in rows:
-        if score < sub.min_score:
-            continue
-        if sub.languages and item.language not in sub.languages:
-            continue
+    for item, topic_id, _score, evidence in rows:
         by_item.setdefault(item.id, []).append((item, topic_id, evidence))
     # Each item appears once, under the topic it is most about (highest score; ties go to
     # the subscriber's order), with the other topics named.
@@ -84,7 +109,7 @@ def build_digest(store: Store, sub: Subscription, topics: dict[str, Topic], sour
         entries.sort(key=lambda e: e.item.published or now, reverse=True)
         title = topics[topic_id].label if topic_id in topics else topic_id
         sections.append(TopicSection(topic_id, title, entries))
-    return Digest(subscription=sub, sections=sections, sources=health, generated_at=now, list_id=list_id)
+    return sections
 
 
 def dispatch(store: Store, subscriptions: Iterable[Subscription], topics: dict[str, Topic],
@@ -97,6 +122,7 @@ def dispatch(store: Store, subscriptions: Iterable[Subscription], topics: dict[s
     now = now or datetime.now(timezone.utc)
     health = source_health(store, sources)
     names = {s.id: s.label for s in sources}
+    cache = DigestCache()
     results = []
     for sub in subscriptions:
         if only and sub.name != only:
@@ -112,7 +138,7 @@ def dispatch(store: Store, subscriptions: Iterable[Subscription], topics: dict[s
                 results.append(DispatchResult(sub.name, "backoff", error=f"last send failed; next try after "
                                               f"{(last_failed + wait).isoformat(timespec='seconds')}"))
                 continue
-        digest = build_digest(store, sub, topics, names, health, now, email.list_id)
+        digest, content_key = build_digest(store, sub, topics, names, health, now, email.list_id, cache)
         if previewing:
             path = Path(preview_dir)
             path.mkdir(parents=True, exist_ok=True)
@@ -126,7 +152,10 @@ def dispatch(store: Store, subscriptions: Iterable[Subscription], topics: dict[s
         if dry_run:
             results.append(DispatchResult(sub.name, "dry_run", digest.count))
             continue
-        msg = build_message(digest, email.from_)
+        look = (content_key, sub.timezone, sub.digest)       # all the templates read of the subscriber
+        if look not in cache.bodies:
+            cache.bodies[look] = mime_bodies(digest)
+        msg = build_message(digest, email.from_, cache.bodies[look])
         try:
             where = transport.send(msg)
         except DeliveryError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime, make_msgid
 from typing import Optional
 
@@ -168,7 +168,15 @@ def render_text(digest: Digest) -> str:
     return _text_env.get_template("digest.txt.j2").render(**_context(digest))
 
 
-def build_message(digest: Digest, sender: str) -> EmailMessage:
+def mime_bodies(digest: Digest) -> tuple[MIMEPart, MIMEPart]:
+    """The text and HTML parts, encoded once; digests with the same content share them."""
+    text, html = MIMEPart(), MIMEPart()
+    text.set_content(render_text(digest))
+    html.set_content(render_html(digest), subtype="html")
+    return text, html
+
+
+def build_message(digest: Digest, sender: str, bodies: Optional[tuple[MIMEPart, MIMEPart]] = None) -> EmailMessage:
     sub = digest.subscription
     msg = EmailMessage()
     msg["Subject"] = subject(digest)
@@ -180,6 +188,7 @@ def build_message(digest: Digest, sender: str) -> EmailMessage:
     msg["List-Id"] = f"newswatch digest <{sub.name}.{digest.list_id}>"
     msg["List-Unsubscribe"] = f"<mailto:{sender.rsplit('<', 1)[-1].strip('> ')}?subject=unsubscribe%20{sub.name}>"
     msg["X-Newswatch-Subscriber"] = one_line(sub.name, 100)
-    msg.set_content(render_text(digest))
-    msg.add_alternative(render_html(digest), subtype="html")
+    msg.make_alternative()
+    for part in bodies or mime_bodies(digest):
+        msg.attach(part)
     return msg

@@ -70,6 +70,7 @@ deliveries = Table(
     Column("message_id", String(255), nullable=False),
     Column("delivered_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("subscriber", "item_id", name="uq_deliveries_subscriber_item"),
+    Index("ix_deliveries_item", "item_id"),
 )
 
 digests = Table(
@@ -381,11 +382,7 @@ class Store:
              .join(matches, matches.c.item_id == items.c.id)
              .where(matches.c.topic_id.in_(topic_ids))
              .order_by(items.c.published.desc(), items.c.id))
-        if since is not None:
-            q = q.where(items.c.first_seen >= since)
-        if undelivered_to is not None:
-            done = select(deliveries.c.item_id).where(deliveries.c.subscriber == undelivered_to)
-            q = q.where(items.c.id.not_in(done))
+        q = self._match_filters(q, since, undelivered_to)
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         out = []
@@ -394,24 +391,47 @@ class Store:
             out.append((_row_to_item(row), row.topic_id, row.score, ev))
         return out
 
+    def match_keys_for(self, topic_ids: Iterable[str], since: Optional[datetime] = None,
+                       undelivered_to: Optional[str] = None) -> list[tuple[int, str, float, str]]:
+        """(item id, topic, score, language) only: the cheap first look of a digest."""
+        topic_ids = list(topic_ids)
+        if not topic_ids:
+            return []
+        q = (select(items.c.id, matches.c.topic_id, matches.c.score, items.c.language)
+             .join(matches, matches.c.item_id == items.c.id)
+             .where(matches.c.topic_id.in_(topic_ids)).order_by(items.c.id, matches.c.topic_id))
+        q = self._match_filters(q, since, undelivered_to)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q).all()]
+
+    @staticmethod
+    def _match_filters(q, since, undelivered_to):
+        if since is not None:
+            q = q.where(items.c.first_seen >= since)
+        if undelivered_to is not None:
+            done = select(deliveries.c.item_id).where(deliveries.c.subscriber == undelivered_to)
+            q = q.where(items.c.id.not_in(done))
+        return q
+
     # ---- deliveries --------------------------------------------------------------------
     def record_delivery(self, subscriber: str, item_ids: Iterable[int], message_id: str,
                         at: Optional[datetime] = None) -> int:
         """Record that ``subscriber`` got these items; already-recorded pairs are skipped."""
         now = at or utcnow()
-        n = 0
+        ids = sorted(set(item_ids))
         with self.engine.begin() as conn:
-            for item_id in item_ids:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(insert(deliveries).values(subscriber=subscriber, item_id=item_id,
-                                                               message_id=message_id, delivered_at=now))
-                    n += 1
-                except IntegrityError:
-                    pass
+            done = set()
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk:chunk + 500]
+                done |= {r.item_id for r in conn.execute(select(deliveries.c.item_id).where(
+                    deliveries.c.subscriber == subscriber, deliveries.c.item_id.in_(part)))}
+            rows = [dict(subscriber=subscriber, item_id=i, message_id=message_id, delivered_at=now)
+                    for i in ids if i not in done]
+            if rows:
+                conn.execute(insert(deliveries), rows)
             conn.execute(insert(digests).values(subscriber=subscriber, message_id=message_id,
-                                                status="sent", items=n, created_at=now))
-        return n
+                                                status="sent", items=len(rows), created_at=now))
+        return len(rows)
 
     def record_failed_digest(self, subscriber: str, message_id: str, count: int, error: str,
                              at: Optional[datetime] = None) -> None:
