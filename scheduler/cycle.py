@@ -57,8 +57,8 @@ def crawl_sources(cfg: Config, sources: Iterable[Source], progress: Optional[Cal
     return run_crawl(sources, cfg.settings.crawl, cfg.storage_url, on_result=on_result, verbose=verbose)
 
 
-def match_new(cfg: Config, store: Store) -> MatchStats:
-    return match_stored(store, Matcher(cfg.rulebook))
+def match_new(cfg: Config, store: Store, matcher: Optional[Matcher] = None) -> MatchStats:
+    return match_stored(store, matcher or Matcher(cfg.rulebook))
 
 
 def crawl_and_match(cfg: Config, store: Store, sources: Iterable[Source],

@@ -30,6 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.digest import Subscription
+from alerts.matcher import Matcher
 from scheduler import cycle
 from scheduler.config import Config, ConfigError, load_config
 from spiders.store import Store, make_engine
@@ -50,6 +51,29 @@ def _load(path: str) -> Config:
     return cfg if cfg is not None else load_config(path)
 
 
+# One store (engine and connection pool) per database and one matcher per rules version
+# for the life of the service: building them for every job made memory creep.
+_stores: dict[str, Store] = {}
+_matchers: dict[str, Matcher] = {}
+_shared_lock = threading.Lock()
+
+
+def _store(cfg: Config) -> Store:
+    with _shared_lock:
+        if cfg.storage_url not in _stores:
+            _stores[cfg.storage_url] = Store(cfg.storage_url)
+        return _stores[cfg.storage_url]
+
+
+def _matcher(cfg: Config) -> Matcher:
+    with _shared_lock:
+        version = cfg.rulebook.version
+        if version not in _matchers:
+            _matchers.clear()
+            _matchers[version] = Matcher(cfg.rulebook)
+        return _matchers[version]
+
+
 # ---- jobs (module-level, referenced by name in the job store) -----------------------------
 def crawl_job(config_path: str, source_id: str) -> None:
     cfg = _load(config_path)
@@ -59,19 +83,16 @@ def crawl_job(config_path: str, source_id: str) -> None:
         return
     results = cycle.crawl_sources(cfg, [source], progress=lambda line: None)
     with _lock:
-        store = Store(cfg.storage_url)
-        try:
-            cycle.check_health(cfg, store)
-            stats = cycle.match_new(cfg, store)
-            if stats.matched:
-                log.info("match: %d new item(s) matched a topic", stats.matched)
-            immediate = [s.name for s in cfg.settings.subscribers if s.cadence.kind == "immediate"]
-            for name in immediate:
-                for r in cycle.deliver(cfg, store, only=name, backoff=True):
-                    if r.status in ("sent", "failed"):
-                        log.info("digest %s", cycle.format_dispatch(r), extra={"subscriber": name, "stage": "digest"})
-        finally:
-            store.close()
+        store = _store(cfg)
+        cycle.check_health(cfg, store)
+        stats = cycle.match_new(cfg, store, _matcher(cfg))
+        if stats.matched:
+            log.info("match: %d new item(s) matched a topic", stats.matched)
+        immediate = [s.name for s in cfg.settings.subscribers if s.cadence.kind == "immediate"]
+        for name in immediate:
+            for r in cycle.deliver(cfg, store, only=name, backoff=True):
+                if r.status in ("sent", "failed"):
+                    log.info("digest %s", cycle.format_dispatch(r), extra={"subscriber": name, "stage": "digest"})
     for r in results:
         level = logging.WARNING if r["status"] == "failed" else logging.INFO
         log.log(level, "crawl %s", cycle.format_result(r), extra={"source": r["source_id"], "stage": "crawl"})
@@ -80,22 +101,16 @@ def crawl_job(config_path: str, source_id: str) -> None:
 def digest_job(config_path: str, subscriber: str) -> None:
     cfg = _load(config_path)
     with _lock:
-        store = Store(cfg.storage_url)
-        try:
-            cycle.match_new(cfg, store)
-            for r in cycle.deliver(cfg, store, only=subscriber, backoff=True):
-                log.info("digest %s", cycle.format_dispatch(r), extra={"subscriber": subscriber, "stage": "digest"})
-        finally:
-            store.close()
+        store = _store(cfg)
+        cycle.match_new(cfg, store, _matcher(cfg))
+        for r in cycle.deliver(cfg, store, only=subscriber, backoff=True):
+            log.info("digest %s", cycle.format_dispatch(r), extra={"subscriber": subscriber, "stage": "digest"})
 
 
 def housekeeping_job(config_path: str) -> None:
     cfg = _load(config_path)
-    store = Store(cfg.storage_url)
-    try:
-        cycle.prune(cfg, store)
-    finally:
-        store.close()
+    with _lock:
+        cycle.prune(cfg, _store(cfg))
 
 
 # ---- wiring -------------------------------------------------------------------------------
