@@ -334,6 +334,26 @@ def cmd_status(args) -> int:
     return EXIT_OK
 
 
+def cmd_worker(args) -> int:
+    from scheduler.distributed import run_worker
+
+    path = args.config
+    first = load_config(path)
+    if first.settings.crawl.backend != "redis":
+        _err("newswatch: note: crawl.backend is 'local'; this worker serves whoever queues into "
+             f"{first.settings.crawl.redis_url} ({first.settings.crawl.queue})")
+
+    def reload() -> Config:
+        try:
+            return load_config(path)
+        except ConfigError as exc:
+            for p in exc.problems:
+                logging.getLogger("newswatch").error("settings change refused, keeping the last good settings: %s", p)
+            return first
+
+    return run_worker(reload, max_jobs=args.max_jobs)
+
+
 def cmd_run(args) -> int:
     from scheduler.service import run_service
     return run_service(args.config)
@@ -397,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("status", help="next and last run of every scheduled job", description="Show the next and last run of every job of the scheduler.")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_status)
+
+    c = sub.add_parser("worker", help="crawl sources queued in Redis (crawl.backend: redis)",
+                       description="Take crawl jobs from the Redis queue and write items to the shared store; run any number of these.")
+    c.add_argument("--max-jobs", type=int, default=None, help="exit after this many sources (for tests and batch use)")
+    c.set_defaults(func=cmd_worker)
 
     c = sub.add_parser("items", help="stored items and their matches", description="List stored items that matched a topic.")
     c.add_argument("--topic", metavar="ID")

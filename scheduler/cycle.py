@@ -54,6 +54,10 @@ def crawl_sources(cfg: Config, sources: Iterable[Source], progress: Optional[Cal
             log.warning("source %s: crawl failed: %s", res["source_id"], res.get("error"),
                         extra={"source": res["source_id"], "stage": "crawl"})
 
+    if cfg.settings.crawl.backend == "redis":
+        from scheduler.distributed import remote_crawl
+
+        return remote_crawl(cfg, sources, on_result)
     return run_crawl(sources, cfg.settings.crawl, cfg.storage_url, on_result=on_result, verbose=verbose)
 
 

@@ -81,7 +81,16 @@ def crawl_job(config_path: str, source_id: str) -> None:
     if source is None:
         log.warning("source %s: no longer in the settings; skipping", source_id)
         return
+    if cfg.settings.crawl.backend == "redis":
+        from scheduler.distributed import cycle_id, queue_for
+
+        queue_for(cfg).enqueue([source], cycle_id())     # workers crawl; collect_job follows up
+        return
     results = cycle.crawl_sources(cfg, [source], progress=lambda line: None)
+    _after_crawl(cfg, results)
+
+
+def _after_crawl(cfg: Config, results: list[dict]) -> None:
     with _lock:
         store = _store(cfg)
         cycle.check_health(cfg, store)
@@ -96,6 +105,17 @@ def crawl_job(config_path: str, source_id: str) -> None:
     for r in results:
         level = logging.WARNING if r["status"] == "failed" else logging.INFO
         log.log(level, "crawl %s", cycle.format_result(r), extra={"source": r["source_id"], "stage": "crawl"})
+
+
+def collect_job(config_path: str) -> None:
+    """crawl.backend redis: take the workers' results, then match and send as after a crawl."""
+    from scheduler.distributed import collect
+
+    cfg = _load(config_path)
+    results: list[dict] = []
+    collect(cfg, results.append)
+    if results:
+        _after_crawl(cfg, results)
 
 
 def digest_job(config_path: str, subscriber: str) -> None:
@@ -176,6 +196,8 @@ def desired_jobs(cfg: Config) -> dict[str, tuple]:
     for sub in cfg.settings.subscribers:
         jobs[f"digest:{sub.name}"] = (digest_job, (path, sub.name), _cadence_trigger(sub), f"{sub.digest} {sub.timezone}")
     jobs["housekeeping"] = (housekeeping_job, (path,), IntervalTrigger(hours=6), "every 6h")
+    if cfg.settings.crawl.backend == "redis":
+        jobs["collect"] = (collect_job, (path,), IntervalTrigger(seconds=2), "every 2s")
     return jobs
 
 

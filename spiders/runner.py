@@ -28,7 +28,7 @@ def _die_with_parent() -> None:
 
 def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
               on_result: Optional[Callable[[dict], None]] = None, verbose: bool = False,
-              time_limit: Optional[float] = None) -> list[dict]:
+              time_limit: Optional[float] = None, scrapy_extra: Optional[dict] = None) -> list[dict]:
     """Crawl the sources in up to ``crawl.processes`` child processes (sources of one host
     stay together, so per-domain politeness holds); one result per source."""
     sources = list(sources)
@@ -45,8 +45,8 @@ def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
             if on_result:
                 on_result(res)
 
-    threads = [threading.Thread(target=_run_child, args=(g, crawl, storage_url, collect, verbose, limit), daemon=True)
-               for g in groups]
+    threads = [threading.Thread(target=_run_child, args=(g, crawl, storage_url, collect, verbose, limit, scrapy_extra),
+                                daemon=True) for g in groups]
     for t in threads:
         t.start()
     for t in threads:
@@ -70,9 +70,10 @@ def split_by_host(sources: list[Source], n: int) -> list[list[Source]]:
 
 
 def _run_child(sources: list[Source], crawl: CrawlSettings, storage_url: str, collect: Callable[[dict], None],
-               verbose: bool, limit: float) -> None:
+               verbose: bool, limit: float, scrapy_extra: Optional[dict] = None) -> None:
     job = {"storage_url": storage_url, "crawl": crawl.model_dump(mode="json"),
-           "sources": [s.model_dump(mode="json") for s in sources], "verbose": verbose}
+           "sources": [s.model_dump(mode="json") for s in sources], "verbose": verbose,
+           "scrapy": scrapy_extra or {}}
     started = datetime.now(timezone.utc)
     env = dict(os.environ)
     env.setdefault("PYTHONIOENCODING", "utf-8")

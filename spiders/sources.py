@@ -129,4 +129,8 @@ class CrawlSettings(_Strict):
     max_items_per_source: int = Field(default=500, ge=1, le=100000)
     verify_tls: bool = True
     processes: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)), ge=1, le=64)
+    backend: Literal["local", "redis"] = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue: str = Field(default="newswatch", pattern=r"^[A-Za-z0-9_.-]+$")
+    worker_batch: int = Field(default=20, ge=1, le=1000)
     time_limit: Duration = timedelta(minutes=10)

@@ -48,8 +48,14 @@ class NewsSpider(scrapy.Spider):
         self.runs = {s.id: SourceRun(s, crawl_settings, store, verbose) for s in sources}
         self.pending = {sid: 0 for sid in self.runs}
         self.done: set[str] = set()
+        self.shared_filter = None
 
     async def start(self):
+        shared = self.settings.getdict("NEWSWATCH_CYCLE_FILTER")
+        if shared:   # several workers crawl this cycle: share a duplicate filter (scrapy-redis)
+            from spiders.queue import CycleFilter
+
+            self.shared_filter = CycleFilter(shared["redis_url"], shared["key"])
         for run in self.runs.values():
             for req in run.start_requests():
                 yield self._track(run, req)
@@ -74,6 +80,8 @@ class NewsSpider(scrapy.Spider):
         try:
             for x in fn(arg) or ():
                 if isinstance(x, Request):
+                    if "article_of" in x.meta and self.shared_filter and not self.shared_filter.claim(x):
+                        continue          # another worker fetches this article in this cycle
                     yield self._track(run, x)
                 elif isinstance(x, NewsItem):
                     items.append(x)

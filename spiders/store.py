@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator, Optional
 
 from sqlalchemy import (
     JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table,
-    Text, UniqueConstraint, create_engine, delete, event, func, insert, select, update,
+    Text, UniqueConstraint, create_engine, delete, event, func, insert, inspect, select, update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -167,6 +168,37 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+_MIGRATED: set[str] = set()
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (once per database and process).
+
+    A database made before migrations existed (tables, no alembic_version) is stamped
+    with the first revision, whose schema it has, and upgraded from there.
+    """
+    key = str(engine.url)
+    if key in _MIGRATED:
+        return
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    with engine.begin() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current != head:
+            cfg.attributes["connection"] = conn
+            if current is None and inspect(conn).has_table("items"):
+                command.stamp(cfg, "0001")
+            command.upgrade(cfg, "head")
+    _MIGRATED.add(key)
+
+
 def _row_to_item(row) -> NewsItem:
     return NewsItem(
         id=row.id, source_id=row.source_id, url=row.url, guid=row.guid, title=row.title,
@@ -182,7 +214,7 @@ class Store:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        migrate(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -221,18 +253,20 @@ class Store:
         with self.engine.begin() as conn:
             known = self._prefetch(conn, keyed)
             out: list = [None] * len(keyed)
-            fresh, seen = [], set()
+            fresh, later, seen = [], [], set()
             for i, (item, key, chash) in enumerate(keyed):
                 ident = (item.source_id, item.guid or key)
                 hit = known.get((item.source_id, "g", item.guid)) if item.guid else None
                 hit = hit or known.get((item.source_id, "u", key))
                 if hit is None and len(item.summary) + len(item.body) >= 80:
                     hit = known.get((item.source_id, "h", chash))
-                if hit is not None or ident in seen or (item.source_id, "h", chash) in seen:
+                if hit is not None:
                     out[i] = self._upsert(conn, item, now)
-                    continue
-                seen.update({ident, (item.source_id, "h", chash)})
-                fresh.append((i, item, key, chash))
+                elif ident in seen or (item.source_id, "h", chash) in seen:
+                    later.append(i)          # a second copy within the batch: after the first is in
+                else:
+                    seen.update({ident, (item.source_id, "h", chash)})
+                    fresh.append((i, item, key, chash))
             if fresh:
                 rows = [dict(source_id=item.source_id, url=item.url, url_key=key, guid=item.guid, title=item.title,
                              summary=item.summary, body=item.body, language=item.language,
@@ -249,6 +283,8 @@ class Store:
                 except IntegrityError:   # a concurrent writer: settle each item on its own
                     for i, item, _key, _chash in fresh:
                         out[i] = self._upsert(conn, item, now)
+            for i in later:
+                out[i] = self._upsert(conn, keyed[i][0], now)
             return out
 
     def _prefetch(self, conn, keyed: list) -> dict:

@@ -69,7 +69,7 @@ def run_job(job: dict, out=sys.stdout) -> list[dict]:
     crawl = CrawlSettings.model_validate(job.get("crawl", {}))
     sources = [Source.model_validate(s) for s in job["sources"]]
     verbose = bool(job.get("verbose"))
-    process = CrawlerProcess(settings=scrapy_settings(crawl))
+    process = CrawlerProcess(settings={**scrapy_settings(crawl), **job.get("scrapy", {})})
     quiet_scrapy()
     results: list[dict] = []
 

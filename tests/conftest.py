@@ -118,3 +118,38 @@ def rss(items: list[dict], title: str = "Test feed") -> str:
     body = "".join(RSS_ITEM.format(**{"date": "Thu, 30 Oct 2025 10:13:00 +0300", "summary": "", **i}) for i in items)
     return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
             f"<link>{{{{base}}}}/</link><description>x</description>{body}</channel></rss>")
+
+
+PG_ADMIN = os.environ.get("NEWSWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("NEWSWATCH_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database on 127.0.0.1 for one test, dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"newswatch_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:   # noqa: BLE001 - the reason is shown to whoever runs the tests
+        pytest.fail(f"PostgreSQL at {PG_ADMIN} is needed for this test: {exc}")
+    yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    from spiders.store import _MIGRATED
+
+    _MIGRATED.discard(PG_ADMIN.rsplit("/", 1)[0] + "/" + name)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """The store contract runs against both databases."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/contract.db"
+    return request.getfixturevalue("pg_url")

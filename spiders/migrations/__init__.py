@@ -1,0 +1,1 @@
+"""Alembic migrations of the item store (SQLite and PostgreSQL). Applied by Store()."""

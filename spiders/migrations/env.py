@@ -1,0 +1,11 @@
+"""Alembic environment: runs on the connection Store hands over (never reads a URL)."""
+
+from alembic import context
+
+from spiders.store import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata,
+                  render_as_batch=connection.dialect.name == "sqlite")   # SQLite cannot ALTER much
+with context.begin_transaction():
+    context.run_migrations()
