@@ -12,7 +12,7 @@ import socket
 import ssl
 import tempfile
 from datetime import datetime, timezone
-from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Literal, Optional, Protocol
 
@@ -44,10 +44,20 @@ class EmailSettings(BaseModel):
     list_id: str = "newswatch.localhost"
 
 
+class Sendable(Protocol):
+    """An EmailMessage, or a PreparedMessage (headers plus a body serialised once)."""
+
+    def __getitem__(self, name: str): ...
+
+    def get(self, name: str, default=None): ...
+
+    def as_bytes(self) -> bytes: ...
+
+
 class Transport(Protocol):
     name: str
 
-    def send(self, msg: EmailMessage) -> str:
+    def send(self, msg: Sendable) -> str:
         """Deliver; return where it went. Raise DeliveryError on failure."""
 
 
@@ -57,7 +67,7 @@ class OutboxTransport:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
 
-    def send(self, msg: EmailMessage) -> str:
+    def send(self, msg: Sendable) -> str:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
@@ -80,7 +90,7 @@ class SmtpTransport:
         self.settings = settings
         self.password = password
 
-    def send(self, msg: EmailMessage) -> str:
+    def send(self, msg: Sendable) -> str:
         s = self.settings
         where = f"{s.host}:{s.port}"
         context = ssl.create_default_context()
@@ -100,7 +110,7 @@ class SmtpTransport:
                         raise DeliveryError(f"SMTP {where}: username is set but the password variable "
                                             f"{s.password_env} is empty")
                     client.login(s.username, self.password)
-                refused = client.send_message(msg)
+                refused = client.sendmail(_envelope_from(msg), _envelope_to(msg), msg.as_bytes())
                 if refused:
                     raise DeliveryError(f"SMTP {where} refused recipients: {', '.join(refused)}")
         except DeliveryError:
@@ -111,6 +121,14 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError) as exc:
             raise DeliveryError(f"SMTP {where}: {type(exc).__name__}: {exc}") from exc
         return f"smtp://{where}"
+
+
+def _envelope_from(msg) -> str:
+    return parseaddr(str(msg["From"]))[1]
+
+
+def _envelope_to(msg) -> list[str]:
+    return [addr for _, addr in getaddresses([str(msg[h]) for h in ("To", "Cc", "Bcc") if msg.get(h)]) if addr]
 
 
 def make_transport(settings: EmailSettings, password: Optional[str] = None) -> Transport:

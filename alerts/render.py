@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage, MIMEPart
+import email.policy
+from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Optional
 
@@ -168,16 +169,44 @@ def render_text(digest: Digest) -> str:
     return _text_env.get_template("digest.txt.j2").render(**_context(digest))
 
 
-def mime_bodies(digest: Digest) -> tuple[MIMEPart, MIMEPart]:
-    """The text and HTML parts, encoded once; digests with the same content share them."""
-    text, html = MIMEPart(), MIMEPart()
-    text.set_content(render_text(digest))
-    html.set_content(render_html(digest), subtype="html")
-    return text, html
+class PreparedMessage:
+    """A message whose body was serialised once: headers per recipient, body shared.
+
+    Flattening a 500 KB digest costs more than building it; subscribers who get the same
+    digest share the flattened multipart body and differ only in their headers.
+    """
+
+    def __init__(self, head: EmailMessage, body: bytes):
+        self.head = head
+        self.body = body
+
+    def __getitem__(self, name: str):
+        return self.head[name]
+
+    def get(self, name: str, default=None):
+        return self.head.get(name, default)
+
+    def as_bytes(self) -> bytes:
+        head = b"".join(SMTP_POLICY.fold_binary(name, value) for name, value in self.head.items())
+        return head + b"\r\n" + self.body
 
 
-def build_message(digest: Digest, sender: str, bodies: Optional[tuple[MIMEPart, MIMEPart]] = None) -> EmailMessage:
+SMTP_POLICY = email.policy.SMTP            # CRLF line ends, as on the wire
+
+
+def mime_bodies(digest: Digest) -> tuple[str, bytes]:
+    """(boundary, the multipart/alternative body as bytes): text and HTML, encoded once."""
+    outer = EmailMessage()
+    outer.set_content(render_text(digest))
+    outer.add_alternative(render_html(digest), subtype="html")
+    flat = outer.as_bytes(policy=SMTP_POLICY)
+    body = flat.split(b"\r\n\r\n", 1)[1]            # everything after the outer headers
+    return outer.get_boundary(), body
+
+
+def build_message(digest: Digest, sender: str, bodies: Optional[tuple[str, bytes]] = None) -> PreparedMessage:
     sub = digest.subscription
+    boundary, body = bodies or mime_bodies(digest)
     msg = EmailMessage()
     msg["Subject"] = subject(digest)
     msg["From"] = sender
@@ -188,7 +217,6 @@ def build_message(digest: Digest, sender: str, bodies: Optional[tuple[MIMEPart, 
     msg["List-Id"] = f"newswatch digest <{sub.name}.{digest.list_id}>"
     msg["List-Unsubscribe"] = f"<mailto:{sender.rsplit('<', 1)[-1].strip('> ')}?subject=unsubscribe%20{sub.name}>"
     msg["X-Newswatch-Subscriber"] = one_line(sub.name, 100)
-    msg.make_alternative()
-    for part in bodies or mime_bodies(digest):
-        msg.attach(part)
-    return msg
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    return PreparedMessage(msg, body)

@@ -136,3 +136,32 @@ def test_status_lists_jobs(cli, tmp_path, site):
     rows = [json.loads(l) for l in cli("status", "--json", config=cfg).stdout.splitlines()]
     crawl = next(r for r in rows if r["job"] == "crawl:feed")
     assert crawl["schedule"] == "every 600s" and crawl["last_result"] == "ok, 1 new" and crawl["last_run"]
+
+
+ARTICLE_PAGE = """<html><head><title>x</title><script>var tracking = 1;</script></head><body>
+<nav><a href="/">Home</a> <a href="/news">News</a> <a href="/about">About</a></nav>
+<article><h1>Belarus and Iran open a joint trade house in Minsk</h1>
+<p>MINSK, 30 October – Belarus and Iran opened a joint trade house in Minsk on Thursday, the two
+ministries said, the latest step in a roadmap signed in Tehran last year.</p>
+<p>The trade house will help Belarusian food producers and Iranian machinery makers find partners,
+officials said at the opening ceremony attended by both ambassadors.</p>
+<p>Trade between the two countries grew by a fifth in the first nine months of the year.</p></article>
+<footer>© Example News. All rights reserved. Contact us.</footer></body></html>"""
+
+
+def test_article_without_selectors_uses_the_main_text_extractor(cli, tmp_path, site):
+    site.add("/news", '<div class="item"><a href="/a/1">Belarus and Iran open a trade house</a></div>')
+    site.add("/a/1", ARTICLE_PAGE)
+    cfg = write_settings(tmp_path / "settings.yaml", settings_for(
+        f"  - {{id: plain, kind: listing, url: '{site.base}/news', obey_robots: false, listing: {{item: div.item}}}}"))
+    res = cli("crawl", config=cfg)
+    assert "plain: ok, 1 items (1 new" in res.stdout, res.stdout + res.stderr
+    (item,) = [json.loads(l) for l in cli("items", "--json", "--all", config=cfg).stdout.splitlines()]
+    body = json.loads(cli("match", "--json", "--text", "x", config=cfg).stdout)   # the CLI still answers
+    assert body == {"topics": [], "hits": []}
+    from spiders.store import Store
+    store = Store(f"sqlite:///{tmp_path}/nw.db")
+    stored = store.get_item(item["id"])
+    store.close()
+    assert "joint trade house in Minsk" in stored.body and "Trade between the two countries" in stored.body
+    assert "tracking" not in stored.body and "All rights reserved" not in stored.body

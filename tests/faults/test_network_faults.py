@@ -82,11 +82,13 @@ def test_hostile_network_does_not_stop_the_run(tmp_path, site, smtp_server, cli)
     assert "failing:" in text and "hang" in text
 
 
-def test_500mb_response_keeps_memory_bounded(tmp_path):
-    """The 500 MB body is cut off at crawl.max_response_size; peak memory of the crawl stays low."""
+def test_500mb_response_and_bomb_keep_memory_bounded(tmp_path):
+    """The 500 MB body is cut off at crawl.max_response_size and the entity bomb is never
+    expanded; the peak memory of the crawl (measured) stays low."""
     with Hostile() as h:
         cfg = write_settings(tmp_path / "settings.yaml", SETTINGS.format(
-            sources=src("huge", f"{h.base}/huge"), port=9).replace("transport: smtp", "transport: outbox"))
+            sources=src("huge", f"{h.base}/huge") + "\n" + src("bomb", f"{h.base}/bomb"), port=9).replace(
+            "transport: smtp", "transport: outbox"))
         probe = textwrap.dedent(f"""
             import resource, subprocess, sys
             r = subprocess.run({newswatch_cmd()!r} + ["--config", {str(cfg)!r}, "crawl"], capture_output=True, text=True)
@@ -96,7 +98,9 @@ def test_500mb_response_keeps_memory_bounded(tmp_path):
         res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=180)
         sent = h.huge_sent
     assert "huge: FAILED" in res.stdout, res.stdout + res.stderr
+    assert "bomb: ok, 2 items" in res.stdout, res.stdout
     peak = float(res.stdout.split("MAXRSS_MB")[1])
-    print(f"\npeak RSS of the crawl under a 500 MB response: {peak:.0f} MB; server sent {sent / 1e6:.0f} MB before the cut")
+    print(f"\npeak RSS of the crawl under a 500 MB response and an entity bomb: {peak:.0f} MB; "
+          f"server sent {sent / 1e6:.0f} MB before the cut")
     assert peak < 300
     assert sent < 200 * 1024 * 1024
