@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional
 
 from alerts.rules import CompiledTopic, Group, Rulebook
+from alerts.terms import gap_allows
 from alerts.text import TOKEN_RE, normalize_word
 
 _FIELD_GAP = 100_000                       # keeps `near` from spanning two fields
@@ -158,13 +159,16 @@ class Matcher:
                     acc = list(accumulate(map(len, parts)))
                     starts, ends = acc[0::2][:n_tokens], acc[1::2]
                 for idx in cands:
-                    words = terms[idx].words
+                    term = terms[idx]
+                    words = term.words
                     if i + len(words) > n_tokens:
                         continue
                     for k, wp in enumerate(words):
                         j = i + k
                         upper = wp.acronym and _is_upper(text[starts[j]:ends[j]])
                         if not wp.matches(_strip_possessive(norms[j]), upper):
+                            break
+                        if k and not gap_allows(text[ends[j - 1]:starts[j]], term.joins[k - 1]):
                             break
                     else:
                         hits.append(Hit(idx, name, starts[i], ends[i + len(words) - 1], base + i))

@@ -75,9 +75,21 @@ class Term:
     text: str                                # as the operator wrote it
     words: tuple[WordPattern, ...] = ()
     regex: Optional[object] = None           # compiled RE2 pattern for re: terms
+    joins: tuple[bool, ...] = ()             # per later word: must a hyphen/dash precede it?
 
 
-_SPLIT = re.compile(r"[\s\-\u2010\u2011\u2012\u2013\u2014\u2015/]+")
+DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015/"
+_SPLIT = re.compile(f"([\\s{re.escape(DASHES)}]+)")
+# Between the words of a phrase the text may have spaces, dashes and quotes, but not
+# sentence punctuation: "Iran, Belarus" is a list, not the compound "Iran-Belarus".
+_BREAKS = frozenset(",.;:!?()[]{}|\n")
+
+
+def gap_allows(gap: str, needs_dash: bool) -> bool:
+    """May this text between two words of a phrase join them?"""
+    if any(c in _BREAKS for c in gap):
+        return False
+    return not needs_dash or any(c in DASHES for c in gap)
 
 
 def compile_term(text: str) -> Term:
@@ -108,10 +120,13 @@ def compile_term(text: str) -> Term:
         if re2.compile(pattern, options).search("") is not None:
             raise ValueError(f"regular expression {pattern!r} matches empty text, so it matches everything")
         return Term(text=raw, regex=compiled)
-    words = []
-    for piece in _SPLIT.split(raw):
-        if not piece:
+    words, joins = [], []
+    pieces = _SPLIT.split(raw)
+    for n, piece in enumerate(pieces):
+        if n % 2 == 1 or not piece:          # a separator: spaces or a dash
             continue
+        if words:
+            joins.append(any(c in DASHES for c in pieces[n - 1]))
         wildcard = piece.endswith("*")
         core = piece.rstrip("*")
         if "*" in core:
@@ -133,4 +148,4 @@ def compile_term(text: str) -> Term:
             words.append(WordPattern(forms=latin_forms(norm), prefix=None, acronym=False))
     if not words:
         raise ValueError(f"term {raw!r} has no letters or digits, so it can never match")
-    return Term(text=raw, words=tuple(words))
+    return Term(text=raw, words=tuple(words), joins=tuple(joins))

@@ -114,7 +114,8 @@ def _explain(fields: dict, found, use_color: bool) -> str:
     out = []
     for m in found:
         ev = m.evidence
-        out.append(f"✔ {m.topic_id} (score {ev['score']}): matched {', '.join(ev['terms'])}")
+        confirmed = f"; confirmed by {', '.join(ev['context_terms'])}" if ev.get("context_terms") else ""
+        out.append(f"✔ {m.topic_id} (score {ev['score']}): matched {', '.join(ev['terms'])}{confirmed}")
         snip = ev["snippet"]
         text, pos, parts = snip["text"], 0, []
         for s, e in snip["highlights"]:

@@ -73,6 +73,15 @@ TERMS = [
     ("ＳＣＯ", "SCO", True),
     ("Лукашэнк*", "Лукашэнка сустрэўся", True),
     ("Тегеран", "Тегера́н", True),                 # stress mark
+    # phrases: spaces, dashes and quotes may stand between the words, sentence punctuation not
+    ("Minsk Group", "the «Minsk» Group", True),
+    ("Minsk Group", "in Minsk. Group talks", False),
+    ("Iran Belarus", "Iran, Belarus and others", False),
+    ("Iran-Belarus", "the Iran–Belarus commission", True),
+    ("Iran-Belarus", "Iran and Belarus", False),              # a dash in the term requires one in the text
+    ("Iran-Belarus", "Iran Belarus", False),
+    ("белорусск*-иранск*", "белорусско-иранские отношения", True),
+    ("белорусск*-иранск*", "белорусские, иранские", False),
     # regular expressions (RE2)
     ("re:belaru(s|sian)\\b", "Belarusian exports", True),
     ("re:\\bминск(е|ом)?\\b", "в Минске", True),
