@@ -9,7 +9,7 @@ read in the source's time zone (Europe/Minsk for the Belarusian sites).
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from typing import Optional
 from zoneinfo import ZoneInfo
@@ -88,7 +88,8 @@ def _build(y: int, mo: int, d: int, h: Optional[str], mi: Optional[str], s: Opti
     return _finish(dt, tz)
 
 
-def parse_date(text: Optional[str], tz: str | tzinfo | None = None) -> Optional[datetime]:
+def parse_date(text: Optional[str], tz: str | tzinfo | None = None,
+               now: Optional[datetime] = None) -> Optional[datetime]:
     """Parse a date string; returns an aware UTC datetime or None when nothing fits.
 
     ``tz`` is the zone for dates printed without one.
@@ -137,5 +138,29 @@ def parse_date(text: Optional[str], tz: str | tzinfo | None = None) -> Optional[
     m = _NUMERIC.search(text)
     if m:
         d, mo, y, h, mi, s, ampm = m.groups()
+        if int(mo) > 12 >= int(d):          # 10/30/2025: the American order
+            d, mo = mo, d
         return _build(int(y), int(mo), int(d), h, mi, s, ampm, zone)
-    return None
+    return _relative(text, zone, now)
+
+
+_TODAY = re.compile(r"^\s*(?:(сегодня|сёння|today)|(вчера|учора|ўчора|yesterday))?[,\s]*(?:в\s+|at\s+|а\s+)?"
+                    r"(\d{1,2})[:.](\d{2})\s*$", re.I)
+
+
+def _relative(text: str, zone: tzinfo, now: Optional[datetime]) -> Optional[datetime]:
+    """"Сегодня, 14:30", "вчера 09:05", "Yesterday at 18:00", or a bare "19:51" (today)."""
+    m = _TODAY.match(text)
+    if not m:
+        return None
+    local_now = (now or datetime.now(timezone.utc)).astimezone(zone)
+    day = local_now.date()
+    hour, minute = int(m.group(3)), int(m.group(4))
+    if hour > 23 or minute > 59:
+        return None
+    if m.group(2):
+        day = day - timedelta(days=1)
+    dt = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+    if not m.group(1) and not m.group(2) and dt > local_now + timedelta(hours=1):
+        dt -= timedelta(days=1)             # a bare late-evening time seen after midnight
+    return dt.astimezone(timezone.utc)

@@ -36,6 +36,8 @@ DATES = [
     ("13.10.2023 18:40", "Europe/Minsk", datetime(2023, 10, 13, 15, 40, tzinfo=UTC)),
     ("Четверг, 8 января 2026", "Europe/Minsk", datetime(2026, 1, 7, 21, 0, tzinfo=UTC)),
     ("1 March 2013 12:00", "Europe/Minsk", datetime(2013, 3, 1, 9, 0, tzinfo=UTC)),
+    ("10/30/2025 10:13", "UTC", datetime(2025, 10, 30, 10, 13, tzinfo=UTC)),
+    ("30 окт. 2025", "Europe/Minsk", datetime(2025, 10, 29, 21, 0, tzinfo=UTC)),
     ("", "UTC", None),
     ("no date here", "UTC", None),
     ("31 февраля 2025", "UTC", None),
@@ -45,6 +47,23 @@ DATES = [
 @pytest.mark.parametrize("text,tz,expected", DATES, ids=[d[0] or "empty" for d in DATES])
 def test_dates(text, tz, expected):
     assert parse_date(text, tz) == expected
+
+
+NOW = datetime(2026, 1, 8, 12, 0, tzinfo=UTC)        # 15:00 in Minsk
+RELATIVE = [
+    ("Сегодня, 14:30", datetime(2026, 1, 8, 11, 30, tzinfo=UTC)),
+    ("вчера в 09:05", datetime(2026, 1, 7, 6, 5, tzinfo=UTC)),
+    ("Учора, 23:10", datetime(2026, 1, 7, 20, 10, tzinfo=UTC)),
+    ("Yesterday at 18:00", datetime(2026, 1, 7, 15, 0, tzinfo=UTC)),
+    ("14:02", datetime(2026, 1, 8, 11, 2, tzinfo=UTC)),
+    ("23:50", datetime(2026, 1, 7, 20, 50, tzinfo=UTC)),       # later than now: yesterday evening
+    ("25:99", None),
+]
+
+
+@pytest.mark.parametrize("text,expected", RELATIVE, ids=[r[0] for r in RELATIVE])
+def test_relative_dates(text, expected):
+    assert parse_date(text, "Europe/Minsk", now=NOW) == expected
 
 
 @settings(max_examples=300, deadline=None)
