@@ -105,3 +105,47 @@ email:
                  if l.startswith("* Belarus item")]
         assert len(lines) == len(set(lines)) == HOSTS * PER_HOST * 3, who     # k = 0, 2, 4 of every source
     assert "Weather" not in "".join(m["msg"].get_body(("plain",)).get_content() for m in smtp_server.messages)
+
+
+def test_service_with_redis_backend(tmp_path):
+    """`newswatch run` queues due sources and sends what a worker crawled."""
+    prefix = f"nwtest-{uuid.uuid4().hex[:8]}"
+    with SiteServer() as site:
+        site.add("/rss", rss([{"title": "Belarus and Iran sign a deal", "link": "{{base}}/1", "guid": "1"}]),
+                 "application/rss+xml")
+        cfg = write_settings(tmp_path / "settings.yaml", f"""
+storage: {{url: "sqlite:///rs.db"}}
+crawl: {{backend: redis, redis_url: "{REDIS_URL}", queue: {prefix}, interval: 3s, delay: 0s, retries: 0}}
+sources:
+  - {{id: feed, kind: feed, url: "{site.base}/rss", obey_robots: false}}
+terms:
+  b: [Belarus]
+topics:
+  - {{id: t, all: [b]}}
+subscribers:
+  - {{name: desk, email: d@example.org, topics: [t], digest: immediate}}
+email: {{transport: outbox, outbox_dir: outbox}}
+""")
+        env = dict(os.environ)
+        env.pop("NEWSWATCH_CONFIG", None)
+        procs = [subprocess.Popen(newswatch_cmd() + ["--config", str(cfg), cmd], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, env=env, cwd=tmp_path) for cmd in ("worker", "run")]
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not list((tmp_path / "outbox").glob("*.eml")):
+                time.sleep(0.3)
+            time.sleep(4)                      # another polling round: nothing is sent twice
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            codes = [p.wait(timeout=60) for p in procs]
+    mails = list((tmp_path / "outbox").glob("*.eml"))
+    assert len(mails) == 1
+    assert "Belarus and Iran sign a deal" in _decoded(mails[0])
+    assert codes == [0, 0]
+
+
+def _decoded(path) -> str:
+    from email import message_from_bytes, policy
+
+    return message_from_bytes(path.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
