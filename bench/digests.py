@@ -23,7 +23,6 @@ from alerts.matcher import Matcher  # noqa: E402
 from alerts.matching import match_stored  # noqa: E402
 from scheduler.config import load_config  # noqa: E402
 from spiders.items import NewsItem  # noqa: E402
-from spiders.sources import Source  # noqa: E402
 from spiders.store import Store  # noqa: E402
 
 

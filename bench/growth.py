@@ -24,7 +24,8 @@ from alerts.matcher import Matcher  # noqa: E402
 from alerts.matching import match_stored  # noqa: E402
 from scheduler.config import load_config  # noqa: E402
 from spiders.items import NewsItem  # noqa: E402
-from spiders.store import Store, items  # noqa: E402
+from spiders.schema import items  # noqa: E402
+from spiders.store import Store  # noqa: E402
 from spiders.urls import identity_key  # noqa: E402
 
 SOURCES = 1000

@@ -8,7 +8,6 @@ the peak (the crawl children are measured too).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sqlite3
 import subprocess

@@ -33,7 +33,8 @@ from alerts.digest import Subscription
 from alerts.matcher import Matcher
 from scheduler import cycle
 from scheduler.config import Config, ConfigError, load_config
-from spiders.store import Store, make_engine
+from spiders.schema import make_engine
+from spiders.store import Store
 
 log = logging.getLogger("newswatch.service")
 _DAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

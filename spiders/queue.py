@@ -24,7 +24,7 @@ from typing import Iterable
 
 import redis
 
-from spiders.sources import CrawlSettings, Source
+from spiders.sources import Source
 
 log = logging.getLogger("newswatch.queue")
 HEARTBEAT = 10          # seconds a worker's heartbeat lives; it refreshes it every few seconds

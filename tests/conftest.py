@@ -139,7 +139,7 @@ def pg_url():
     except Exception as exc:   # noqa: BLE001 - the reason is shown to whoever runs the tests
         pytest.fail(f"PostgreSQL at {PG_ADMIN} is needed for this test: {exc}")
     yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    from spiders.store import _MIGRATED
+    from spiders.schema import _MIGRATED
 
     _MIGRATED.discard(PG_ADMIN.rsplit("/", 1)[0] + "/" + name)
     with admin.connect() as conn:

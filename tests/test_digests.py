@@ -4,7 +4,6 @@ the test (``now``), never slept on."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo

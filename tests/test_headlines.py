@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from alerts.matcher import Matcher
 from scheduler.config import load_config
 from tests.conftest import DATA, ROOT

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from spiders.store import metadata
+from spiders.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata,
