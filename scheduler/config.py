@@ -176,6 +176,10 @@ def default_path() -> Path:
 
 
 def _resolve_storage(url: str, base: Path) -> str:
+    # psycopg 3 is the PostgreSQL driver we ship; plain postgresql:// would ask for psycopg2
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            url = "postgresql+psycopg://" + url[len(plain):]
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
         return "sqlite:///" + str((base / url[len("sqlite:///"):]).resolve())
     return url

@@ -134,3 +134,9 @@ def test_config_from_environment(cli, tmp_path):
     assert res.returncode == 0, res.stderr
     missing = cli("check")   # no ./settings.yaml in the temporary working directory
     assert missing.returncode == 2 and "settings file not found" in missing.stderr
+
+
+def test_plain_postgresql_url_uses_psycopg3(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(BASE.replace("url: sqlite:///x.db", "url: postgresql://postgres@127.0.0.1/newswatch"))
+    assert load_config(path, environ={}).storage_url == "postgresql+psycopg://postgres@127.0.0.1/newswatch"
