@@ -134,7 +134,17 @@ email: {{transport: outbox, outbox_dir: outbox}}
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not list((tmp_path / "outbox").glob("*.eml")):
                 time.sleep(0.3)
-            time.sleep(4)                      # another polling round: nothing is sent twice
+            # more polling rounds (waited for, not slept): nothing is sent twice
+            import sqlite3
+
+            def runs() -> int:
+                with sqlite3.connect(tmp_path / "rs.db", timeout=10) as conn:
+                    return conn.execute("select count(*) from crawl_runs").fetchone()[0]
+
+            target = runs() + 2
+            while time.monotonic() < deadline + 30 and runs() < target:
+                time.sleep(0.3)
+            assert runs() >= target
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)

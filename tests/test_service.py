@@ -49,6 +49,13 @@ def wait_for(condition, timeout=60.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def crawl_runs(folder: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(folder / "state" / "nw.db", timeout=10) as conn:
+        return conn.execute("select count(*) from crawl_runs where source_id = 'belta'").fetchone()[0]
+
+
 def delivered_titles(box) -> list[str]:
     out = []
     for m in box.to("desk@example.org"):
@@ -115,7 +122,9 @@ def test_service_end_to_end(tmp_path, smtp_server):
             a.add("/rss", rss(items_a), "application/rss+xml")
             proc = start(cfg, log)
             wait_for(lambda: "Belarus item four" in delivered_titles(smtp_server), what="item after restart")
-            time.sleep(5)            # a few more polling rounds: nothing may be sent twice
+            # a few more polling rounds of the source (not a sleep): nothing may be sent twice
+            runs = crawl_runs(tmp_path)
+            wait_for(lambda: crawl_runs(tmp_path) >= runs + 3, what="three more crawls")
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
