@@ -281,6 +281,10 @@ class SourceRun:
 
     # ---- articles ------------------------------------------------------------------------
     def _follow_or_emit(self, entry: dict):
+        if not entry["link"].lower().startswith(("http://", "https://")):
+            # javascript:, mailto:, tel: … are not articles; a page full of them is no news
+            self.warn(f"skipped a link that is not a web address: {entry['link'][:80]!r}")
+            return
         canon = canonical_url(entry["link"])
         if canon in self._seen_links:
             return

@@ -165,3 +165,16 @@ def test_article_without_selectors_uses_the_main_text_extractor(cli, tmp_path, s
     store.close()
     assert "joint trade house in Minsk" in stored.body and "Trade between the two countries" in stored.body
     assert "tracking" not in stored.body and "All rights reserved" not in stored.body
+
+
+def test_listing_with_odd_links_keeps_the_good_ones(cli, tmp_path, site):
+    site.add("/news", """<div class="item"><a href="javascript:void(0)">Belarus share</a></div>
+<div class="item"><a href="mailto:desk@example.org">Belarus contact</a></div>
+<div class="item"><a href="/a/1#comments">Belarus and Iran talks</a><p>Belarus and Iran held talks in Minsk.</p></div>
+<div class="item"><a href="/a/1">Belarus and Iran talks</a><p>Belarus and Iran held talks in Minsk.</p></div>""")
+    cfg = write_settings(tmp_path / "settings.yaml", settings_for(
+        f"  - {{id: odd, kind: listing, url: '{site.base}/news', obey_robots: false, "
+        f"listing: {{item: div.item, summary: 'p::text'}}}}"))
+    res = cli("crawl", config=cfg)
+    assert "odd: ok, 1 items (1 new" in res.stdout, res.stdout + res.stderr
+    assert "not a web address: 'javascript:void(0)'" in res.stdout
