@@ -200,43 +200,74 @@ def parse_settings(text: str, filename: str = "settings.yaml") -> tuple[Settings
         raise ConfigError([Problem(filename, 1, "(top)", "the settings file must be a mapping of keys (storage:, sources:, ...)")])
     lines: dict[tuple, int] = {}
     data = _plain(raw, (), lines)
-    try:
+    problems = _cross_checks(data, lines, filename)     # read from the raw data: reported even
+    try:                                                # when other keys are invalid
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
             loc, msg = _describe(err)
             problems.append(Problem(filename, _line(lines, loc), _key(loc), msg))
-        raise ConfigError(problems) from None
-
-    problems = []
-    seen: dict[str, int] = {}
-    for i, s in enumerate(settings.sources):
-        if s.id in seen:
-            problems.append(Problem(filename, _line(lines, ("sources", i, "id")), f"sources[{i}].id",
-                                    f"duplicate source id '{s.id}' (also sources[{seen[s.id]}])"))
-        seen.setdefault(s.id, i)
+        raise ConfigError(_unique(problems)) from None
     try:
         rulebook = compile_rules(settings.terms, settings.topics)
     except RuleError as exc:
         problems.append(Problem(filename, _line(lines, exc.loc), _key(exc.loc), exc.message))
         rulebook = None
-    topic_ids = {t.id for t in settings.topics}
-    names: dict[str, int] = {}
-    for i, sub in enumerate(settings.subscribers):
-        if sub.name in names:
-            problems.append(Problem(filename, _line(lines, ("subscribers", i, "name")), f"subscribers[{i}].name",
-                                    f"duplicate subscriber name '{sub.name}'"))
-        names.setdefault(sub.name, i)
-        for j, t in enumerate(sub.topics):
-            if t not in topic_ids:
-                close = difflib.get_close_matches(t, sorted(topic_ids), n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else f"; known topics: {', '.join(sorted(topic_ids)) or 'none'}"
+    if problems:
+        raise ConfigError(_unique(problems))
+    return settings, rulebook, lines
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for p in sorted(problems, key=lambda p: p.line):
+        if (p.key, p.message) not in seen:
+            seen.add((p.key, p.message))
+            out.append(p)
+    return out
+
+
+def _cross_checks(data: dict, lines: dict, filename: str) -> list[Problem]:
+    """Mistakes across entries: duplicate ids and names, unknown term lists and topics."""
+    problems = []
+
+    def entries(key: str) -> list[tuple[int, dict]]:
+        value = data.get(key)
+        return [(i, e) for i, e in enumerate(value) if isinstance(e, dict)] if isinstance(value, list) else []
+
+    def dupes(section: str, field: str, what: str) -> None:
+        seen: dict[str, int] = {}
+        for i, e in entries(section):
+            value = e.get(field)
+            if not isinstance(value, str):
+                continue
+            if value in seen:
+                problems.append(Problem(filename, _line(lines, (section, i, field)), f"{section}[{i}].{field}",
+                                        f"duplicate {what} '{value}' (also {section}[{seen[value]}])"))
+            seen.setdefault(value, i)
+
+    dupes("sources", "id", "source id")
+    dupes("topics", "id", "topic id")
+    dupes("subscribers", "name", "subscriber name")
+    terms = data.get("terms") if isinstance(data.get("terms"), dict) else {}
+    for ti, topic in entries("topics"):
+        for role in ("all", "any", "none", "ignore"):
+            for ei, entry in enumerate(topic.get(role) or [] if isinstance(topic.get(role), list) else []):
+                if isinstance(entry, str) and entry not in terms:
+                    close = difflib.get_close_matches(entry, list(terms), n=1, cutoff=0.6)
+                    hint = f"; did you mean '{close[0]}'?" if close else \
+                        "; define it under 'terms:' or write the terms inline as a list"
+                    loc = ("topics", ti, role, ei)
+                    problems.append(Problem(filename, _line(lines, loc), _key(loc), f"unknown term list '{entry}'{hint}"))
+    topic_ids = sorted(t.get("id") for _, t in entries("topics") if isinstance(t.get("id"), str))
+    for i, sub in entries("subscribers"):
+        for j, t in enumerate(sub.get("topics") or [] if isinstance(sub.get("topics"), list) else []):
+            if isinstance(t, str) and t not in topic_ids:
+                close = difflib.get_close_matches(t, topic_ids, n=1, cutoff=0.5)
+                hint = f"; did you mean '{close[0]}'?" if close else f"; known topics: {', '.join(topic_ids) or 'none'}"
                 problems.append(Problem(filename, _line(lines, ("subscribers", i, "topics", j)),
                                         f"subscribers[{i}].topics[{j}]", f"unknown topic '{t}'{hint}"))
-    if problems:
-        raise ConfigError(problems)
-    return settings, rulebook, lines
+    return problems
 
 
 def load_config(path: Optional[str | Path] = None, environ: Optional[dict] = None) -> Config:

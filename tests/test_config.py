@@ -91,10 +91,13 @@ def test_yaml_syntax_error_has_a_line():
 
 
 def test_all_problems_are_reported_at_once():
-    text = BASE.replace("kind: feed", "kind: rss").replace("transport: outbox", "transport: pigeon")
+    text = (BASE.replace("kind: feed", "kind: rss").replace("transport: outbox", "transport: pigeon")
+            .replace("all: [belarus, iran]", "all: [belarus, irn]").replace("topics: [belarus-iran]", "topics: [belarus-iraq]"))
     with pytest.raises(ConfigError) as exc:
         parse_settings(text, "s.yaml")
-    assert {p.key for p in exc.value.problems} >= {"sources[0].kind", "email.transport"}
+    problems = exc.value.problems
+    assert {p.key for p in problems} >= {"sources[0].kind", "email.transport", "topics[0].all[1]", "subscribers[0].topics[0]"}
+    assert [p.line for p in problems] == sorted(p.line for p in problems)
 
 
 def test_missing_smtp_password_variable(tmp_path):
