@@ -101,15 +101,18 @@ class Store:
         with self.engine.begin() as conn:
             known = self._prefetch(conn, keyed)
             out: list = [None] * len(keyed)
-            fresh, later, seen = [], [], set()
+            fresh, later, seen, touched = [], [], set(), set()
             for i, (item, key, chash) in enumerate(keyed):
                 ident = (item.source_id, item.guid or key)
                 hit = known.get((item.source_id, "g", item.guid)) if item.guid else None
                 hit = hit or known.get((item.source_id, "u", key))
                 if hit is None and len(item.summary) + len(item.body) >= 80:
                     hit = known.get((item.source_id, "h", chash))
-                if hit is not None:
-                    out[i] = self._upsert(conn, item, now)
+                if hit is not None and hit.id not in touched:
+                    out[i] = self._apply(conn, item, hit, now)      # the prefetched row: no second lookup
+                    touched.add(hit.id)
+                elif hit is not None:
+                    out[i] = self._upsert(conn, item, now)          # its row changed in this batch: re-read
                 elif ident in seen or (item.source_id, "h", chash) in seen:
                     later.append(i)          # a second copy within the batch: after the first is in
                 else:
@@ -136,7 +139,7 @@ class Store:
             return out
 
     def _prefetch(self, conn, keyed: list) -> dict:
-        """Existing rows matching the batch by GUID, URL key or content hash, in one query."""
+        """Existing rows matching the batch by GUID, URL key or content hash (one query per column)."""
         by_source: dict[str, tuple[set, set, set]] = {}
         for item, key, chash in keyed:
             g, u, h = by_source.setdefault(item.source_id, (set(), set(), set()))
@@ -145,7 +148,8 @@ class Store:
             u.add(key)
             h.add(chash)
         found: dict = {}
-        cols = select(items.c.id, items.c.source_id, items.c.guid, items.c.url_key, items.c.content_hash)
+        cols = select(items.c.id, items.c.source_id, items.c.guid, items.c.url_key, items.c.content_hash,
+                      items.c.title, items.c.summary, items.c.body, items.c.published)
         for source_id, (g, u, h) in by_source.items():
             # one query per identity column, each on its (source_id, column) index; an OR
             # of the three would make SQLite scan the whole source
@@ -154,9 +158,9 @@ class Store:
                     continue
                 for row in conn.execute(cols.where(items.c.source_id == source_id, column.in_(values))):
                     if row.guid:
-                        found[(source_id, "g", row.guid)] = row.id
-                    found[(source_id, "u", row.url_key)] = row.id
-                    found[(source_id, "h", row.content_hash)] = row.id
+                        found[(source_id, "g", row.guid)] = row
+                    found[(source_id, "u", row.url_key)] = row
+                    found[(source_id, "h", row.content_hash)] = row
         return found
 
     def _upsert(self, conn, item: NewsItem, now: datetime) -> tuple[str, int]:
@@ -178,6 +182,11 @@ class Store:
                 row = self._find(conn, item, key, chash)
                 if row is None:
                     raise
+        return self._apply(conn, item, row, now)
+
+    @staticmethod
+    def _apply(conn, item: NewsItem, row, now: datetime) -> tuple[str, int]:
+        """Compare a seen-again item with its stored row; update what changed."""
         changes = {}
         if item.title and item.title != row.title:
             changes["title"] = item.title
