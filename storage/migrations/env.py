@@ -1,8 +1,8 @@
-"""Alembic environment: runs on the connection Store hands over (never reads a URL)."""
+"""Alembic environment: runs on the connection ``storage.engine`` hands over (never reads a URL)."""
 
 from alembic import context
 
-from spiders.schema import metadata
+from newswatch.storage.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata,

@@ -1,1 +1,0 @@
-"""Alembic migrations of the item store (SQLite and PostgreSQL). Applied by Store()."""

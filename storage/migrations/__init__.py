@@ -1,0 +1,1 @@
+"""Alembic migrations of the store (SQLite and PostgreSQL), applied by ``storage.engine``."""

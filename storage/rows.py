@@ -1,0 +1,164 @@
+"""Typed rows: what the repositories take and give back. No row is read by position."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Optional, overload
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@overload
+def aware(dt: datetime) -> datetime: ...
+@overload
+def aware(dt: None) -> None: ...
+def aware(dt: Optional[datetime]) -> Optional[datetime]:
+    """SQLite gives naive datetimes back; everything stored is UTC."""
+    if dt is not None and dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+def clean_text(text: Optional[str]) -> str:
+    """Collapse whitespace: the store keeps plain text, never markup."""
+    if not text:
+        return ""
+    return " ".join(text.split())
+
+
+def content_hash(title: str, summary: str, body: str) -> str:
+    """Hash of the words, not the markup: the same text under two URLs is one item."""
+    words = " ".join(clean_text(x).lower() for x in (title, summary, body))
+    return hashlib.sha1(words.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """An item as the crawl layer hands it over to be stored."""
+
+    source_id: str
+    url: str                                  # canonical URL
+    url_key: str                              # the URL's identity (no scheme, no www.)
+    title: str
+    summary: str = ""
+    body: str = ""
+    guid: Optional[str] = None
+    published: Optional[datetime] = None      # aware UTC; None: the page carried no usable date
+    language: str = "en"
+    first_seen: Optional[datetime] = None
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.title, self.summary, self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    id: int
+    source_id: str
+    url: str
+    title: str
+    summary: str
+    body: str
+    language: str
+    guid: Optional[str]
+    published: Optional[datetime]
+    published_guessed: bool
+    first_seen: datetime
+    updated_at: Optional[datetime] = None
+
+    @property
+    def when(self) -> datetime:
+        return self.published or self.first_seen
+
+
+class UpsertState(str, enum.Enum):
+    NEW = "new"
+    UPDATED = "updated"
+    SAME = "same"
+    PRUNED = "pruned"          # retention removed it earlier; seen again, it is not new
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertOutcome:
+    state: UpsertState
+    item_id: Optional[int]
+
+
+@dataclass(frozen=True)
+class CrawlRun:
+    source_id: str
+    started_at: datetime
+    finished_at: datetime
+    status: str                               # ok | not_modified | failed
+    http_status: Optional[int] = None
+    items_found: int = 0
+    items_new: int = 0
+    items_updated: int = 0
+    duration: float = 0.0
+    error: Optional[str] = None
+    warnings: tuple[str, ...] = ()
+    report: tuple[dict[str, Any], ...] = ()
+    used_fallback: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in ("ok", "not_modified")
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRow:
+    """A stored match: the item, the topic and the evidence document the matcher wrote."""
+
+    item: StoredItem
+    topic_id: str
+    score: float
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRecord:
+    subscriber: str
+    message_id: str
+    status: str                               # sent | failed
+    items: int
+    created_at: datetime
+    slot: Optional[datetime] = None
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceAlertRow:
+    source_id: str
+    kind: str                                 # failing | quiet
+    detail: str
+    since: datetime
+    notified: bool
+    recovered_at: Optional[datetime] = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    id: int
+    subscriber: str
+    verdict: str                              # relevant | not_relevant | missed
+    created_at: datetime
+    item_id: Optional[int] = None
+    topic_id: Optional[str] = None
+    url: Optional[str] = None
+    title: Optional[str] = None
+
+
+@dataclass
+class SourceStats:
+    """Per-source figures for the health views."""
+
+    source_id: str
+    items: int = 0
+    last_item_seen: Optional[datetime] = None
+    per_day: dict[str, int] = field(default_factory=dict)     # "YYYY-MM-DD" → items first seen
