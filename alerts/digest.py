@@ -1,117 +1,108 @@
-"""Subscriptions and what is due: which items each subscriber gets, and when.
+"""The digest a subscriber receives, as one immutable view object.
 
-Cadences: ``immediate`` (every run), ``hourly``, ``daily HH:MM``, ``weekly DAY HH:MM``,
-in the subscriber's time zone. A digest is due when the last one sent is older than the
-latest slot of its cadence that has passed.
+The templates receive a ``Digest`` and nothing else, so everything they can show is in it —
+and two subscribers share a rendered body only when their ``Digest`` objects are equal
+(the render cache is keyed on the object itself). A template that starts showing the
+subscriber's name needs the name in this object, which makes the views differ: one
+subscriber's body can never reach another.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Optional
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$|^[^@\s<>\"',;]+@localhost$")
-_DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
-_CADENCE = re.compile(r"^(immediate|hourly|daily\s+(\d{1,2}):(\d{2})|weekly\s+([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2}))$", re.I)
+from newswatch.alerts.evidence import Evidence
+from newswatch.storage.rows import StoredItem
 
 
 @dataclass(frozen=True)
-class Cadence:
-    kind: str                 # immediate | hourly | daily | weekly
-    hour: int = 0
-    minute: int = 0
-    weekday: int = 0
-
-    @classmethod
-    def parse(cls, text: str) -> "Cadence":
-        m = _CADENCE.match(" ".join(str(text).split()))
-        if not m:
-            raise ValueError(f"{text!r} is not a cadence; write immediate, hourly, daily HH:MM or weekly MON HH:MM")
-        word = m.group(1).split()[0].lower()
-        if word in ("immediate", "hourly"):
-            return cls(word)
-        if word == "daily":
-            h, mi = int(m.group(2)), int(m.group(3))
-            wd = 0
-        else:
-            day = m.group(4).lower()
-            if day not in _DAYS:
-                raise ValueError(f"unknown day {m.group(4)!r}; use MON, TUE, WED, THU, FRI, SAT or SUN")
-            wd, h, mi = _DAYS[day], int(m.group(5)), int(m.group(6))
-        if h > 23 or mi > 59:
-            raise ValueError(f"{text!r}: time must be between 00:00 and 23:59")
-        return cls(word, h, mi, wd)
-
-    def last_slot(self, now: datetime, tz: ZoneInfo) -> datetime:
-        """The latest scheduled moment at or before ``now`` (aware, UTC)."""
-        local = now.astimezone(tz)
-        if self.kind == "immediate":
-            return now
-        if self.kind == "hourly":
-            slot = local.replace(minute=0, second=0, microsecond=0)
-        elif self.kind == "daily":
-            slot = local.replace(hour=self.hour, minute=self.minute, second=0, microsecond=0)
-            if slot > local:
-                slot -= timedelta(days=1)
-        else:
-            slot = local.replace(hour=self.hour, minute=self.minute, second=0, microsecond=0)
-            slot -= timedelta(days=(slot.weekday() - self.weekday) % 7)
-            if slot > local:
-                slot -= timedelta(days=7)
-        # rebuild through the zone so a DST change between now and the slot is respected
-        slot = datetime(slot.year, slot.month, slot.day, slot.hour, slot.minute, tzinfo=tz)
-        return slot.astimezone(timezone.utc)
-
-    def is_due(self, last_sent: Optional[datetime], now: datetime, tz: ZoneInfo) -> bool:
-        if self.kind == "immediate" or last_sent is None:
-            return True
-        return last_sent < self.last_slot(now, tz)
+class FeedbackLinks:
+    relevant: str
+    not_relevant: str
 
 
-class Subscription(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True)
+class DigestEntry:
+    item: StoredItem
+    topic_id: str
+    evidence: Evidence
+    source_name: str
+    also: tuple[tuple[StoredItem, str], ...] = ()      # the same story elsewhere: (item, source name)
+    other_topics: tuple[str, ...] = ()
+    feedback: Optional[FeedbackLinks] = None
 
+    @property
+    def item_ids(self) -> tuple[int, ...]:
+        return (self.item.id,) + tuple(i.id for i, _ in self.also)
+
+
+@dataclass(frozen=True)
+class TopicSection:
+    topic_id: str
+    title: str
+    entries: tuple[DigestEntry, ...]
+    more: int = 0                                       # stories not shown (over the cap)
+    more_link: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SourceLine:
     name: str
-    email: str
-    topics: list[str] = Field(min_length=1)
-    digest: str = "daily 08:00"
-    timezone: str = "UTC"
-    min_score: float = 0.0
-    languages: Optional[list[str]] = None
-    send_empty: bool = False
+    ok: bool
+    failing_since: Optional[datetime] = None
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str) -> str:
-        v = v.strip()
-        if not EMAIL_RE.match(v):
-            raise ValueError(f"{v!r} is not an email address")
-        return v
 
-    @field_validator("digest")
-    @classmethod
-    def _cadence(cls, v: str) -> str:
-        Cadence.parse(v)
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Europe/Minsk")
-        return v
+@dataclass(frozen=True)
+class Digest:
+    sections: tuple[TopicSection, ...]
+    sources: tuple[SourceLine, ...]                     # the enabled sources that were crawled
+    unchecked: int                                      # enabled sources not crawled yet
+    generated_at: datetime
+    timezone: str
+    cadence: str
+    topics: tuple[str, ...]
+    manage: str                                         # a link to the subscription page, or how to change it
+    missed_link: Optional[str] = None
+    hidden_ids: tuple[int, ...] = field(default=(), compare=False, hash=False)   # counted under "N more"
 
     @property
-    def cadence(self) -> Cadence:
-        return Cadence.parse(self.digest)
+    def count(self) -> int:
+        return sum(len(s.entries) for s in self.sections)
 
     @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+    def total(self) -> int:
+        return self.count + sum(s.more for s in self.sections)
+
+    @property
+    def shown_ids(self) -> list[int]:
+        return [i for s in self.sections for e in s.entries for i in e.item_ids]
+
+    @property
+    def item_ids(self) -> list[int]:
+        """Everything this digest delivers: shown entries, their duplicates, and the stories
+        counted under "N more"."""
+        return self.shown_ids + list(self.hidden_ids)
+
+    @property
+    def failing(self) -> list[SourceLine]:
+        return [s for s in self.sources if not s.ok]
+
+    def local(self, dt: Optional[datetime]) -> str:
+        if dt is None:
+            return ""
+        return dt.astimezone(ZoneInfo(self.timezone)).strftime("%d %b %Y %H:%M")
+
+    def subject(self) -> str:
+        parts = [f"{s.title}: {len(s.entries) + s.more}" for s in self.sections if s.entries]
+        if not parts:
+            return "newswatch: no new items"
+        total = self.total
+        return " ".join(f"newswatch: {total} new item{'s' if total != 1 else ''} — {'; '.join(parts)}".split())[:200]
+
+    def summary(self) -> str:
+        total = self.total
+        topics = len([s for s in self.sections if s.entries])
+        return f"{total} new item{'s' if total != 1 else ''} in {topics} topic{'s' if topics != 1 else ''}"

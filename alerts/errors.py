@@ -14,5 +14,13 @@ class RuleError(AlertsError):
         self.message = message
 
 
+class RuleErrors(AlertsError):
+    """Every mistake found while compiling the rules, reported together."""
+
+    def __init__(self, errors: list[RuleError]):
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
 class DeliveryError(AlertsError):
     """A message could not be handed to the mail server or written to the outbox."""

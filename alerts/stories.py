@@ -2,18 +2,20 @@
 
 Two entries are one story when their titles, or their ledes, share most of their content
 words (Jaccard similarity, or containment of the shorter in the longer). The earliest
-published copy leads; the others are listed under it. Items of one outlet are never
-folded together: one outlet's similar headlines are separate stories.
+published copy leads; the others are listed under it. Items of one outlet are never folded
+together: one outlet's similar headlines are separate stories.
 
-Word sets are computed once per entry and candidates are found through an index of
-words, so a digest of hundreds of items folds in milliseconds.
+Word sets are computed once per entry and candidates are found through an index of words,
+so a digest of hundreds of items folds in milliseconds.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
-from alerts.render import Entry
+from newswatch.alerts.digest import DigestEntry
+from newswatch.storage.rows import StoredItem
 
 TITLE_SIMILAR = 0.65
 LEDE_SIMILAR = 0.45
@@ -36,34 +38,30 @@ def _similar(a: frozenset, b: frozenset, threshold: float) -> bool:
     return inter / min(len(a), len(b)) >= CONTAINED and min(len(a), len(b)) >= 5
 
 
-def _signature(e: Entry) -> tuple[frozenset, frozenset]:
-    lede = e.item.summary or e.item.body[:400]
-    return words(e.item.title), words(lede, 40)
+def _signature(item: StoredItem) -> tuple[frozenset, frozenset]:
+    lede = item.summary or item.body[:400]
+    return words(item.title), words(lede, 40)
 
 
-def same_story(x: Entry, y: Entry) -> bool:
-    (tx, lx), (ty, ly) = _signature(x), _signature(y)
-    return _similar(tx, ty, TITLE_SIMILAR) or _similar(lx, ly, LEDE_SIMILAR)
-
-
-def cluster(entries: list[Entry], source_names: dict[str, str]) -> list[Entry]:
+def cluster(entries: list[DigestEntry], source_names: dict[str, str]) -> list[DigestEntry]:
+    """The entries with each story once: leads, each with its duplicates under ``also``."""
     ordered = sorted(entries, key=lambda e: (e.item.published is None, e.item.published, e.item.id))
-    leads: list[tuple[Entry, frozenset, frozenset]] = []
+    leads: list[tuple[DigestEntry, frozenset, frozenset, list]] = []
     index: dict[str, list[int]] = {}           # word → leads whose title or lede has it
     for e in ordered:
-        title, lede = _signature(e)
+        title, lede = _signature(e.item)
         shared: dict[int, int] = {}
         for w in title | lede:
             for li in index.get(w, ()):
                 shared[li] = shared.get(li, 0) + 1
         for li in sorted(k for k, n in shared.items() if n >= 3):   # similar pairs share ≥ 3 words
-            lead, ltitle, llede = leads[li]
+            lead, ltitle, llede, also = leads[li]
             if lead.item.source_id != e.item.source_id and (
                     _similar(ltitle, title, TITLE_SIMILAR) or _similar(llede, lede, LEDE_SIMILAR)):
-                lead.also.append((e.item, source_names.get(e.item.source_id, e.item.source_id)))
+                also.append((e.item, source_names.get(e.item.source_id, e.item.source_id)))
                 break
         else:
             for w in title | lede:
                 index.setdefault(w, []).append(len(leads))
-            leads.append((e, title, lede))
-    return [lead for lead, _, _ in leads]
+            leads.append((e, title, lede, []))
+    return [replace(lead, also=tuple(also)) if also else lead for lead, _, _, also in leads]

@@ -1,14 +1,15 @@
-"""Delivery transports: ``outbox`` (one .eml file per message) and ``smtp``.
+"""Delivery transports, one small class per ``email.transport``: ``outbox`` (one .eml file
+per message) and ``smtp``.
 
-A transport either hands the whole message over or raises DeliveryError; the caller
-records deliveries only after success, so a failed send is retried at the next run.
+A transport either hands the whole message over or raises DeliveryError; the caller marks
+deliveries sent only after success, so a failed send is retried at the next run.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import smtplib
-import socket
 import ssl
 import tempfile
 from datetime import datetime, timezone
@@ -16,9 +17,10 @@ from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Literal, Optional, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alerts.errors import DeliveryError
+from newswatch.alerts.errors import DeliveryError
+from newswatch.alerts.subscriptions import check_header_value
 
 
 class SmtpSettings(BaseModel):
@@ -42,6 +44,24 @@ class EmailSettings(BaseModel):
     outbox_dir: str = "var/outbox"
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     list_id: str = "newswatch.localhost"
+    max_per_topic: int = Field(default=25, ge=1, le=1000)
+    archive_url: Optional[str] = None
+
+    @field_validator("from_")
+    @classmethod
+    def _from(cls, v: str) -> str:
+        check_header_value(v, "email.from")
+        if "@" not in v:
+            raise ValueError(f"{v!r} has no address; write it like 'newswatch <alerts@example.org>'")
+        return v
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, v: str) -> str:
+        check_header_value(v, "email.list_id")
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9.-]*$", v):
+            raise ValueError(f"{v!r} is not a list id; use letters, digits, dots and dashes (newswatch.example.org)")
+        return v
 
 
 class Sendable(Protocol):
@@ -75,10 +95,20 @@ class OutboxTransport:
             final = self.directory / f"{stamp}-{who}.eml"
             # write then rename: a reader never sees half a message
             fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        except OSError as exc:
+            raise DeliveryError(f"cannot write to outbox {self.directory}: {exc}") from exc
+        try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(msg.as_bytes())
+                fh.flush()
+                os.fsync(fh.fileno())
             os.replace(tmp, final)
         except OSError as exc:
+            # a full disk must not leave half a message behind
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
             raise DeliveryError(f"cannot write to outbox {self.directory}: {exc}") from exc
         return str(final)
 
@@ -118,7 +148,7 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as exc:
             text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
             raise DeliveryError(f"SMTP {where} answered {exc.smtp_code}: {text}") from exc
-        except (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
             raise DeliveryError(f"SMTP {where}: {type(exc).__name__}: {exc}") from exc
         return f"smtp://{where}"
 
@@ -131,7 +161,11 @@ def _envelope_to(msg) -> list[str]:
     return [addr for _, addr in getaddresses([str(msg[h]) for h in ("To", "Cc", "Bcc") if msg.get(h)]) if addr]
 
 
+TRANSPORTS = {
+    "outbox": lambda settings, password: OutboxTransport(settings.outbox_dir),
+    "smtp": lambda settings, password: SmtpTransport(settings.smtp, password),
+}
+
+
 def make_transport(settings: EmailSettings, password: Optional[str] = None) -> Transport:
-    if settings.transport == "smtp":
-        return SmtpTransport(settings.smtp, password)
-    return OutboxTransport(settings.outbox_dir)
+    return TRANSPORTS[settings.transport](settings, password)
