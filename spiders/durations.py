@@ -30,13 +30,27 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def format_duration(td: timedelta) -> str:
-    seconds = int(td.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+def parse_positive_duration(value: object) -> timedelta:
+    """As parse_duration, but zero is refused: an interval or timeout of 0s would spin or
+    give up at once."""
+    td = parse_duration(value)
+    if td.total_seconds() <= 0:
+        raise ValueError("must be longer than 0s; write it like 30s, 15m, 2h or 7d")
+    return td
+
+
+def describe_duration(td: timedelta) -> str:
+    """``900s`` → ``15m``: how people write it."""
+    seconds = td.total_seconds()
+    if seconds != int(seconds):
+        return f"{seconds:g}s"
+    seconds = int(seconds)
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0 and seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration),
-                     PlainSerializer(lambda td: td.total_seconds(), return_type=float, when_used="json")]
+_AS_SECONDS = PlainSerializer(lambda td: td.total_seconds(), return_type=float, when_used="json")
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), _AS_SECONDS]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_positive_duration), _AS_SECONDS]

@@ -1,18 +1,28 @@
-"""Parent side of a crawl: start ``spiders.worker`` in a child process, feed it the job,
-collect one result per source, and stop it when it runs past its time limit."""
+"""Parent side of a crawl: start crawl children (``newswatch.spiders.child``), hand each its
+``CrawlJob``, collect one ``SourceResult`` per source, and stop a child that runs past the
+time limit. Sources a child never reported on are recorded as failed, with the reason."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Optional
+from typing import Optional
 
-from spiders.sources import CrawlSettings, Source
-from spiders.store import CrawlRun, Store
+from newswatch.spiders.job import CrawlJob
+from newswatch.spiders.results import SourceResult
+from newswatch.spiders.sources import CrawlSettings, Source
+
+MIN_SOURCES_PER_PROCESS = 8    # below this, a second Scrapy start-up costs more than it saves
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "WARNING"
+    format: str = "text"
 
 
 def _die_with_parent() -> None:
@@ -26,38 +36,8 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
-              on_result: Optional[Callable[[dict], None]] = None, verbose: bool = False,
-              time_limit: Optional[float] = None, scrapy_extra: Optional[dict] = None) -> list[dict]:
-    """Crawl the sources in up to ``crawl.processes`` child processes (sources of one host
-    stay together, so per-domain politeness holds); one result per source."""
-    sources = list(sources)
-    if not sources:
-        return []
-    limit = time_limit if time_limit is not None else crawl.time_limit.total_seconds()
-    groups = split_by_host(sources, min(crawl.processes, max(1, len(sources) // MIN_SOURCES_PER_PROCESS)))
-    lock = threading.Lock()
-    results: list[dict] = []
-
-    def collect(res: dict) -> None:
-        with lock:
-            results.append(res)
-            if on_result:
-                on_result(res)
-
-    threads = [threading.Thread(target=_run_child, args=(g, crawl, storage_url, collect, verbose, limit, scrapy_extra),
-                                daemon=True) for g in groups]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
-MIN_SOURCES_PER_PROCESS = 8    # below this, a second Scrapy start-up costs more than it saves
-
-
 def split_by_host(sources: list[Source], n: int) -> list[list[Source]]:
+    """Up to ``n`` groups; the sources of one host stay together, so per-domain politeness holds."""
     if n <= 1:
         return [sources]
     by_host: dict[str, list[Source]] = {}
@@ -69,33 +49,76 @@ def split_by_host(sources: list[Source], n: int) -> list[list[Source]]:
     return [g for g in groups if g]
 
 
-def _run_child(sources: list[Source], crawl: CrawlSettings, storage_url: str, collect: Callable[[dict], None],
-               verbose: bool, limit: float, scrapy_extra: Optional[dict] = None) -> None:
-    job = {"storage_url": storage_url, "crawl": crawl.model_dump(mode="json"),
-           "sources": [s.model_dump(mode="json") for s in sources], "verbose": verbose,
-           "scrapy": scrapy_extra or {}}
+def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
+              on_result: Optional[Callable[[SourceResult], None]] = None, verbose: bool = False,
+              time_limit: Optional[float] = None, logs: LogSettings = LogSettings(),
+              scrapy: Optional[dict] = None, cancel: Optional[threading.Event] = None) -> list[SourceResult]:
+    """Crawl in up to ``crawl.processes`` children; one result per source. Setting ``cancel``
+    stops the children (the service is shutting down): what they stored stays, and the
+    sources they had not finished are not recorded as failed — they are crawled next time."""
+    sources = list(sources)
+    if not sources:
+        return []
+    limit = time_limit if time_limit is not None else crawl.time_limit.total_seconds()
+    groups = split_by_host(sources, min(crawl.processes, max(1, len(sources) // MIN_SOURCES_PER_PROCESS)))
+    lock = threading.Lock()
+    results: list[SourceResult] = []
+
+    def collect(res: SourceResult) -> None:
+        with lock:
+            results.append(res)
+            if on_result:
+                on_result(res)
+
+    jobs = [CrawlJob(storage_url, crawl, g, verbose, logs.level, logs.format, scrapy or {}) for g in groups]
+    threads = [threading.Thread(target=_run_child, args=(job, collect, limit, cancel), daemon=True) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def _run_child(job: CrawlJob, collect: Callable[[SourceResult], None], limit: float,
+               cancel: Optional[threading.Event] = None) -> None:
     started = datetime.now(timezone.utc)
-    env = dict(os.environ)
-    env.setdefault("PYTHONIOENCODING", "utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "spiders.worker"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=None, text=True, encoding="utf-8", env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "newswatch.spiders.child"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=None, text=True, encoding="utf-8",
                             preexec_fn=_die_with_parent)
     timer = threading.Timer(limit, proc.kill)
     timer.daemon = True
     timer.start()
+    stopped = threading.Event()
+    if cancel is not None:
+        def watch() -> None:
+            while proc.poll() is None:
+                if cancel.wait(0.2):
+                    stopped.set()
+                    proc.terminate()            # Scrapy stops gracefully on SIGTERM
+                    try:
+                        proc.wait(3)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                    return
+
+        threading.Thread(target=watch, daemon=True).start()
     done: set[str] = set()
     try:
-        proc.stdin.write(json.dumps(job))
-        proc.stdin.close()
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(job.to_json())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
         for line in proc.stdout:
             line = line.strip()
             if not line.startswith("{"):
                 continue
             try:
-                res = json.loads(line)
-            except json.JSONDecodeError:
+                res = SourceResult.from_json(line)
+            except (ValueError, KeyError, TypeError):
                 continue
-            done.add(res["source_id"])
+            done.add(res.source_id)
             collect(res)
         proc.wait()
     finally:
@@ -103,19 +126,32 @@ def _run_child(sources: list[Source], crawl: CrawlSettings, storage_url: str, co
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    missing = [s for s in sources if s.id not in done]
-    if not missing:
+    missing = [s for s in job.sources if s.id not in done]
+    if not missing or stopped.is_set():
         return
-    why = (f"crawl stopped after the time limit of {limit:.0f}s" if proc.returncode and proc.returncode < 0
-           else f"crawl process exited with code {proc.returncode} before finishing this source")
-    store = Store(storage_url)
+    why = (f"crawl stopped after the time limit of {limit:.0f}s (crawl.time_limit)"
+           if proc.returncode is not None and proc.returncode < 0
+           else f"the crawl process exited with code {proc.returncode} before finishing this source")
+    failures = [SourceResult.failure(s.id, why, started_at=started) for s in missing]
+    _record(job.storage_url, failures)
+    for res in failures:
+        collect(res)
+
+
+def _record(storage_url: str, failures: list[SourceResult]) -> None:
+    from newswatch.storage.crawl_repo import CrawlRepository
+    from newswatch.storage.engine import Database
+    from newswatch.storage.errors import StorageError
+
     try:
-        for s in missing:
-            now = datetime.now(timezone.utc)
-            store.record_crawl(CrawlRun(source_id=s.id, started_at=started, finished_at=now, status="failed",
-                                        duration=(now - started).total_seconds(), error=why))
-            collect({"source_id": s.id, "status": "failed", "http_status": None, "items_found": 0,
-                     "items_new": 0, "items_updated": 0, "error": why, "warnings": [],
-                     "duration": (now - started).total_seconds()})
+        db = Database(storage_url)
+    except StorageError:
+        return                     # the caller reports the results; the database problem shows elsewhere
+    try:
+        repo = CrawlRepository(db)
+        for res in failures:
+            repo.record_run(res.crawl_run())
+    except StorageError:
+        pass
     finally:
-        store.close()
+        db.close()

@@ -1,35 +1,43 @@
-"""One Scrapy spider that reads many sources at once (one crawler, not one per source:
-a crawler costs ~15 ms to build, which dominated crawls of hundreds of feeds).
+"""One Scrapy spider that reads many sources at once (one crawler, not one per source: a
+crawler costs ~15 ms to build, which dominated crawls of hundreds of feeds).
 
-Each source is a SourceRun. Every request a run makes is counted; when a run has no
-request left, the spider emits SourceDone after the run's items, so the pipeline stores
-them and then the source's result is recorded. The items of one callback travel as one
-ItemBatch, which spares Scrapy's per-item machinery.
+Each source is a ``SourceRun``; the spider only moves pages between Scrapy and the runs.
+Every request carries one typed ``PageRequest`` in ``meta["nw"]``. When a source has no
+request left, the spider yields ``SourceDone`` after its items; the pipeline stores what it
+holds and signals ``source_stored``, and only then is the source's result recorded.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import scrapy
-from scrapy.http import Request
+from scrapy import signals
+from scrapy.http import Request, Response
 
-from spiders.items import NewsItem
-from spiders.source_run import SourceRun
-from spiders.sources import CrawlSettings, Source
-from spiders.store import CrawlRun
+from newswatch.spiders.readers.base import Page, PageRequest
+from newswatch.spiders.results import SourceResult
+from newswatch.spiders.source_run import SourceRun
+from newswatch.spiders.sources import CrawlSettings, Source
+from newswatch.storage.crawl_repo import CrawlRepository
+from newswatch.storage.rows import ItemRecord, UpsertOutcome, UpsertState
 
 log = logging.getLogger("newswatch.crawl")
+# Statuses the runs judge themselves; 3xx are left to Scrapy's redirect middleware.
+HANDLED_STATUSES = [304] + list(range(400, 600))
+
+# Sent by the pipeline: items of a batch were stored (outcomes), and a source's items are all in.
+items_stored = object()
+source_stored = object()
 
 
 @dataclass
 class ItemBatch:
     source_id: str
-    items: list = field(default_factory=list)
+    records: list[ItemRecord]
 
 
 @dataclass
@@ -37,90 +45,131 @@ class SourceDone:
     source_id: str
 
 
+FRIENDLY = {
+    "TimeoutError": "no answer within crawl.timeout",
+    "DownloadTimeoutError": "no answer within crawl.timeout",
+    "ConnectionRefusedError": "connection refused",
+    "DNSLookupError": "host name not found",
+    "ConnectionLost": "the connection was lost mid-answer",
+    "ResponseNeverReceived": "the server closed the connection without answering",
+    "DownloadCancelledError": "download cancelled: the answer is larger than crawl.max_response_size",
+    "CancelledError": "download cancelled: the answer is larger than crawl.max_response_size",
+    "IgnoreRequest": "refused",
+}
+
+
+def describe_failure(failure: Any) -> str:
+    exc = failure.value
+    name = type(exc).__name__
+    text = failure.getErrorMessage() or ""
+    if not text or text == name or text.startswith("<") or "Deferred" in text:
+        text = FRIENDLY.get(name, name)
+    elif name in FRIENDLY and name not in ("IgnoreRequest",):
+        text = f"{FRIENDLY[name]} ({text[:300]})"
+    return text if name == "IgnoreRequest" else f"{name}: {text}"
+
+
 class NewsSpider(scrapy.Spider):
     name = "newswatch"
 
-    def __init__(self, sources: Iterable[Source], crawl_settings: CrawlSettings, store=None, verbose: bool = False,
-                 on_result: Optional[Callable[[dict], None]] = None, **kw):
+    def __init__(self, sources: Iterable[Source], crawl: CrawlSettings, repo: Optional[CrawlRepository] = None,
+                 verbose: bool = False, on_result: Optional[Callable[[SourceResult], None]] = None, **kw: Any):
         super().__init__(**kw)
-        self.store = store
+        sources = list(sources)
+        self.repo = repo
         self.on_result = on_result
-        self.runs = {s.id: SourceRun(s, crawl_settings, store, verbose) for s in sources}
-        self.pending = {sid: 0 for sid in self.runs}
-        self.done: set[str] = set()
-        self.shared_filter = None
+        validators = repo.validators(u for s in sources for u in s.configured_urls()) if repo else {}
+        self.runs = {s.id: SourceRun(s, crawl, validators, verbose) for s in sources}
+        self.outstanding = {sid: 0 for sid in self.runs}
+        self.finished: set[str] = set()
 
-    async def start(self):
-        shared = self.settings.getdict("NEWSWATCH_CYCLE_FILTER")
-        if shared:   # several workers crawl this cycle: share a duplicate filter (scrapy-redis)
-            from spiders.queue import CycleFilter
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._stored, signal=items_stored)
+        crawler.signals.connect(spider._source_stored, signal=source_stored)
+        crawler.signals.connect(spider._closed, signal=signals.spider_closed)
+        return spider
 
-            self.shared_filter = CycleFilter(shared["redis_url"], shared["key"])
+    async def start(self) -> Any:
         for run in self.runs.values():
-            for req in run.start_requests():
-                yield self._track(run, req)
+            for req in run.start():
+                yield self._request(run, req)
 
-    def _track(self, run: SourceRun, req: Request) -> Request:
-        # One pair of spider methods for every request (Scrapy inspects each distinct
-        # callback's source once; a fresh closure per request would be inspected each time).
-        self.pending[run.source.id] += 1
-        meta = dict(req.meta, nw_callback=req.callback, nw_errback=req.errback)
-        return req.replace(callback=self._on_response, errback=self._on_failure, meta=meta)
+    # ---- requests and answers ------------------------------------------------------------
+    def _request(self, run: SourceRun, req: PageRequest) -> Request:
+        self.outstanding[run.source.id] += 1
+        return Request(req.url, callback=self._on_response, errback=self._on_failure, dont_filter=True,
+                       headers=run.conditional_headers(req) or None,
+                       meta={"nw": (run.source.id, req), "handle_httpstatus_list": HANDLED_STATUSES,
+                             "dont_obey_robotstxt": not run.source.obey_robots})
 
-    def _on_response(self, response):
-        return self._run_callback(response.meta, response.meta["nw_callback"], response)
+    def _on_response(self, response: Response) -> Iterator[Any]:
+        sid, req = response.meta["nw"]
+        run = self.runs[sid]
+        headers = {k: response.headers.get(k, b"").decode("latin-1")
+                   for k in ("Content-Type", "ETag", "Last-Modified") if response.headers.get(k)}
+        page = Page(req, response.url, response.status, response.body, {k.lower(): v for k, v in headers.items()})
+        yield from self._step(run, lambda: (run.on_article(page), []) if req.purpose == "article"
+                              else run.on_page(page))
 
-    def _on_failure(self, failure):
-        meta = failure.request.meta
-        return self._run_callback(meta, meta["nw_errback"], failure)
+    def _on_failure(self, failure: Any) -> Iterator[Any]:
+        sid, req = failure.request.meta["nw"]
+        run = self.runs[sid]
+        message = f"{failure.request.url}: {describe_failure(failure)}"
+        yield from self._step(run, lambda: (run.on_article_error(req, message), []) if req.purpose == "article"
+                              else ([], run.on_page_error(req, message)))
 
-    def _run_callback(self, meta: dict, fn, arg):
-        run = self.runs[meta["source_id"]]
-        items: list[NewsItem] = []
+    def _step(self, run: SourceRun, work: Callable[[], tuple[list[ItemRecord], list[PageRequest]]]) -> Iterator[Any]:
+        sid = run.source.id
         try:
-            for x in fn(arg) or ():
-                if isinstance(x, Request):
-                    if "article_of" in x.meta and self.shared_filter and not self.shared_filter.claim(x):
-                        continue          # another worker fetches this article in this cycle
-                    yield self._track(run, x)
-                elif isinstance(x, NewsItem):
-                    items.append(x)
-        except Exception as exc:   # a parsing bug fails this source, never the crawl
-            log.exception("source %s: %s", run.source.id, exc, extra={"source": run.source.id, "stage": "parse"})
+            records, follow = work()
+        except Exception as exc:   # a reader bug fails this source, never the crawl
+            log.error("source %s: internal error while reading a page: %s: %s", sid, type(exc).__name__, exc,
+                      exc_info=log.isEnabledFor(logging.DEBUG), extra={"source": sid, "stage": "parse"})
             run.fail(f"internal error while reading the page: {type(exc).__name__}: {exc}")
-        if items:
-            yield ItemBatch(run.source.id, items)
-        self.pending[run.source.id] -= 1
-        if self.pending[run.source.id] == 0:
-            yield SourceDone(run.source.id)
+            records, follow = [], []
+        for req in follow:
+            yield self._request(run, req)
+        if records:
+            yield ItemBatch(sid, records)
+        self.outstanding[sid] -= 1
+        if self.outstanding[sid] == 0:
+            yield SourceDone(sid)
 
-    def finish(self, source_id: str, reason: str = "finished") -> None:
-        """Record the result of a source whose items are stored (called by the pipeline)."""
-        if source_id in self.done:
+    # ---- the end of a source -------------------------------------------------------------
+    def _stored(self, outcomes: list[tuple[str, UpsertOutcome]], failed: set[str]) -> None:
+        for sid, outcome in outcomes:
+            run = self.runs.get(sid)
+            if run is None:
+                continue
+            if outcome.state is UpsertState.NEW:
+                run.result.items_new += 1
+            elif outcome.state is UpsertState.UPDATED:
+                run.result.items_updated += 1
+        for sid in failed:
+            if sid in self.runs:
+                self.runs[sid].store_failed = True
+                self.runs[sid].warn("some items could not be stored; the source is fetched whole next time")
+
+    def _source_stored(self, source_id: str, reason: str = "finished") -> None:
+        if source_id in self.finished or source_id not in self.runs:
             return
-        self.done.add(source_id)
+        self.finished.add(source_id)
         run = self.runs[source_id]
-        res = run.result
-        res.pop("_empty_reason", None)
-        if res["status"] is None:
-            res["status"] = "failed"
-            res["error"] = res["error"] or f"crawl ended ({reason}) before the source answered"
-        if res["status"] == "ok":
-            run.save_validators()          # only now: the items are stored
-        res["duration"] = round(time.monotonic() - run.started, 3)
-        if self.store is not None:
-            self.store.record_crawl(CrawlRun(
-                source_id=source_id, started_at=run.started_at, finished_at=datetime.now(timezone.utc),
-                status=res["status"], http_status=res["http_status"], items_found=res["items_found"],
-                items_new=res["items_new"], items_updated=res["items_updated"], duration=res["duration"],
-                error=res["error"]))
+        result = run.finish(reason)
+        if self.repo is not None:
+            try:
+                self.repo.save_validators(run.validators_to_save())
+                self.repo.record_run(result.crawl_run())
+            except Exception as exc:   # noqa: BLE001 - reported with the result, the crawl goes on
+                result.warnings.append(f"could not record the crawl run: {exc}")
+                log.error("source %s: could not record the crawl run: %s", source_id, exc,
+                          extra={"source": source_id, "stage": "store"})
         if self.on_result:
-            self.on_result(res)
+            self.on_result(result)
 
-    def closed(self, reason: str) -> None:
+    def _closed(self, spider: Any = None, reason: str = "finished") -> None:
         """Sources still open when the crawl stops (shutdown, time limit) are recorded too."""
-        for source_id, run in self.runs.items():
-            if source_id not in self.done:
-                if run.result["status"] == "ok":
-                    run.result["warnings"].append(f"crawl ended early: {reason}")
-                self.finish(source_id, reason)
+        for source_id in list(self.runs):
+            self._source_stored(source_id, reason)
