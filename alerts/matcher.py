@@ -9,15 +9,17 @@ lookup whatever the number of terms. Phrases are checked from their first word o
 from __future__ import annotations
 
 import bisect
-from itertools import accumulate
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional
+from itertools import accumulate
+from typing import Optional
 
-from alerts.rules import CompiledTopic, Group, Rulebook
-from alerts.terms import gap_allows
-from alerts.text import TOKEN_RE, normalize_word
+from newswatch.alerts.evidence import Evidence, HitView, Snippet
+from newswatch.alerts.rules import CompiledTopic, Group, Rulebook
+from newswatch.alerts.terms import gap_allows
+from newswatch.alerts.text import TOKEN_RE, normalize_word
 
 _FIELD_GAP = 100_000                       # keeps `near` from spanning two fields
 _SLOW_CHARS = re.compile("[\u00ad\u200b-\u200d\u2060\u0300\u0301]")
@@ -42,7 +44,7 @@ class TopicMatch:
     topic_id: str
     score: float
     hits: list[Hit]
-    evidence: dict
+    evidence: Evidence
 
 
 def _strip_possessive(tok: str) -> str:
@@ -257,7 +259,7 @@ class Matcher:
         core = sorted(set(core), key=order)
         context = sorted(set(context) - set(core), key=order)
         return TopicMatch(topic.id, round(score, 3), core + context,
-                          self._evidence(topic.id, score, core, context, fields))
+                          self._evidence(ct, score, core, context, fields))
 
     def _terms_of(self, hits: list[Hit]) -> list[str]:
         out = []
@@ -267,22 +269,22 @@ class Matcher:
                 out.append(t)
         return out
 
-    def _evidence(self, topic_id: str, score: float, core: list[Hit], context: list[Hit],
-                  fields: Mapping[str, str]) -> dict:
-        def hit(h: Hit, role: str) -> dict:
-            return {"term": self.terms[h.term].text, "field": h.field, "start": h.start, "end": h.end,
-                    "text": fields[h.field][h.start:h.end], "role": role}
+    def _evidence(self, ct: CompiledTopic, score: float, core: list[Hit], context: list[Hit],
+                  fields: Mapping[str, str]) -> Evidence:
+        role_of: dict[int, tuple[str, str]] = {}
+        for g in ct.groups:
+            for t in g.terms:
+                role_of.setdefault(t, (g.label, g.role))
 
-        return {
-            "topic": topic_id,
-            "score": round(score, 3),
-            "terms": self._terms_of(core),
-            "context_terms": self._terms_of(context),
-            # bounded: a long article can mention a country a hundred times
-            "hits": [hit(h, "core") for h in core[:MAX_HITS]] + [hit(h, "context") for h in context[:MAX_CONTEXT_HITS]],
-            "snippet": make_snippet(core, fields),
-            "rules_version": self.rulebook.version,
-        }
+        def view(h: Hit) -> HitView:
+            group, role = role_of.get(h.term, ("", "all"))
+            return HitView(self.terms[h.term].text, group, role, h.field, h.start, h.end,
+                           fields[h.field][h.start:h.end])
+
+        shown = core[:MAX_HITS] + context[:MAX_CONTEXT_HITS]
+        return Evidence(topic=ct.topic.id, score=round(score, 3), terms=tuple(self._terms_of(core + context)),
+                        hits=tuple(view(h) for h in shown), snippet=make_snippet(core + context, fields),
+                        rules_version=self.rulebook.version)
 
 
 def _min_window(groups: list[list[Hit]]) -> int:
@@ -293,7 +295,7 @@ def _min_window(groups: list[list[Hit]]) -> int:
     covered = 0
     best = 1 << 60
     left = 0
-    for right, (pos, gi) in enumerate(events):
+    for pos, gi in events:
         if counts[gi] == 0:
             covered += 1
         counts[gi] += 1
@@ -310,7 +312,7 @@ def _min_window(groups: list[list[Hit]]) -> int:
 SNIPPET_CHARS = 280
 
 
-def make_snippet(hits: list[Hit], fields: Mapping[str, str]) -> dict:
+def make_snippet(hits: list[Hit], fields: Mapping[str, str]) -> Snippet:
     """A window of text around the hits, with highlight offsets relative to the window.
 
     Prefers the summary or body (the title is shown anyway), and the field where most
@@ -322,7 +324,7 @@ def make_snippet(hits: list[Hit], fields: Mapping[str, str]) -> dict:
 
     present = {h.field for h in hits}
     if not present:
-        return {"field": None, "text": "", "highlights": [], "before": False, "after": False}
+        return Snippet(None, "")
     name = max(present, key=rank)
     text = fields[name]
     in_field = [h for h in hits if h.field == name]
@@ -335,5 +337,5 @@ def make_snippet(hits: list[Hit], fields: Mapping[str, str]) -> dict:
     if end < len(text):
         space = text.rfind(" ", start, end)
         end = space if space > max(in_field[0].end, start) else end
-    marks = [[h.start - start, h.end - start] for h in in_field if h.start >= start and h.end <= end]
-    return {"field": name, "text": text[start:end], "highlights": marks, "before": start > 0, "after": end < len(text)}
+    marks = tuple((h.start - start, h.end - start) for h in in_field if h.start >= start and h.end <= end)
+    return Snippet(name, text[start:end], marks, start > 0, end < len(text))

@@ -24,8 +24,8 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alerts.errors import RuleError
-from alerts.terms import Term, compile_term
+from newswatch.alerts.errors import RuleError, RuleErrors
+from newswatch.alerts.terms import Term, compile_term
 
 FIELDS = ("title", "summary", "body")
 Entry = Union[str, list[str]]
@@ -98,18 +98,20 @@ def rules_version(term_lists: dict[str, list[str]], topics: list[Topic]) -> str:
 
 
 def compile_rules(term_lists: dict[str, list[str]], topics: list[Topic]) -> Rulebook:
-    """Compile term lists and topics; RuleError(loc, message) on the first mistake."""
+    """Compile term lists and topics; RuleErrors listing every mistake (with its location)."""
     table: list[Term] = []
     index: dict[str, int] = {}
+    errors: list[RuleError] = []
 
-    def add_term(text: str, loc: tuple) -> int:
+    def add_term(text: str, loc: tuple) -> Optional[int]:
         key = text.strip() if isinstance(text, str) else text
         if key in index:
             return index[key]
         try:
             term = compile_term(text)
         except ValueError as exc:
-            raise RuleError(loc, str(exc)) from None
+            errors.append(RuleError(loc, str(exc)))
+            return None
         index[key] = len(table)
         table.append(term)
         return index[key]
@@ -117,36 +119,43 @@ def compile_rules(term_lists: dict[str, list[str]], topics: list[Topic]) -> Rule
     list_terms: dict[str, list[int]] = {}
     for name, words in term_lists.items():
         if not isinstance(words, list) or not words:
-            raise RuleError(("terms", name), f"term list '{name}' is empty; give at least one term")
-        list_terms[name] = [add_term(w, ("terms", name, i)) for i, w in enumerate(words)]
+            errors.append(RuleError(("terms", name), f"term list '{name}' is empty; give at least one term"))
+            continue
+        ids = [add_term(w, ("terms", name, i)) for i, w in enumerate(words)]
+        list_terms[name] = [i for i in ids if i is not None]
 
     compiled: list[CompiledTopic] = []
     seen_ids: set[str] = set()
     for ti, topic in enumerate(topics):
         if topic.id in seen_ids:
-            raise RuleError(("topics", ti, "id"), f"duplicate topic id '{topic.id}'")
+            errors.append(RuleError(("topics", ti, "id"), f"duplicate topic id '{topic.id}'"))
         seen_ids.add(topic.id)
         if not topic.all and not topic.any:
-            raise RuleError(("topics", ti), f"topic '{topic.id}' has neither 'all' nor 'any', so it can never match")
+            errors.append(RuleError(("topics", ti), f"topic '{topic.id}' has neither 'all' nor 'any', so it can never match"))
         for name in topic.weights:
-            if name not in list_terms:
-                raise RuleError(("topics", ti, "weights", name), f"weight for unknown term list '{name}'")
+            if name not in term_lists:
+                errors.append(RuleError(("topics", ti, "weights", name), f"weight for unknown term list '{name}'"))
         ct = CompiledTopic(topic=topic)
         for role in ("all", "any", "none", "ignore"):
             for ei, entry in enumerate(getattr(topic, role)):
                 loc = ("topics", ti, role, ei)
                 if isinstance(entry, str):
-                    if entry not in list_terms:
-                        hint = _nearest(entry, list_terms)
-                        raise RuleError(loc, f"unknown term list '{entry}'" + (f"; did you mean '{hint}'?" if hint else
-                                        "; define it under 'terms:' or write the terms inline as a list"))
-                    ct.groups.append(Group(role, entry, list_terms[entry], topic.weights.get(entry, 1.0)))
+                    if entry not in term_lists:
+                        hint = _nearest(entry, term_lists)
+                        errors.append(RuleError(loc, f"unknown term list '{entry}'" + (
+                            f"; did you mean '{hint}'?" if hint else
+                            "; define it under 'terms:' or write the terms inline as a list")))
+                        continue
+                    ct.groups.append(Group(role, entry, list_terms.get(entry, []), topic.weights.get(entry, 1.0)))
                 else:
                     if not entry:
-                        raise RuleError(loc, "empty list of terms")
+                        errors.append(RuleError(loc, "empty list of terms"))
+                        continue
                     ids = [add_term(w, loc + (wi,)) for wi, w in enumerate(entry)]
-                    ct.groups.append(Group(role, " | ".join(entry), ids))
+                    ct.groups.append(Group(role, " | ".join(entry), [i for i in ids if i is not None]))
         compiled.append(ct)
+    if errors:
+        raise RuleErrors(errors)
     return Rulebook(terms=table, topics=compiled, version=rules_version(term_lists, topics))
 
 

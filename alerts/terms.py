@@ -21,7 +21,7 @@ from typing import Optional
 
 import re2
 
-from alerts.text import normalize_word
+from newswatch.alerts.text import normalize_word
 
 MIN_PREFIX = 3
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")

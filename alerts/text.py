@@ -1,4 +1,4 @@
-"""Text normalisation and tokenisation shared by rules and highlighting.
+"""Word normalisation shared by the rules and the matcher.
 
 Tokens keep their offsets in the original text, so evidence can point at what the reader
 sees. Normalisation per token: NFKC, case folding, ё→е, stress marks, soft hyphens and
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 
 # A word: letters/digits (and combining marks, soft hyphen, zero-width joiners inside it),
 # optionally joined by apostrophes (Belarusian сям'я, O'Brien, Lukashenka's).
@@ -19,14 +18,6 @@ _APOS = "'\u2019\u02bc\u2018`\u00b4"
 TOKEN_RE = re.compile(rf"{_WORD}(?:[{_APOS}]{_WORD})*")
 _DROP = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\u0301\u0300"), None)
 _APOS_MAP = {ord(c): "'" for c in _APOS}
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    norm: str      # normalised form used for matching
-    start: int     # offsets in the original text
-    end: int
-    upper: bool    # written in capitals in the original (for acronym terms)
 
 
 def normalize_word(word: str) -> str:
@@ -38,18 +29,3 @@ def normalize_word(word: str) -> str:
     elif w.endswith("'"):
         w = w[:-1]
     return w
-
-
-def _is_upper(word: str) -> bool:
-    letters = [c for c in word.split("'")[0].split("\u2019")[0] if c.isalpha()]
-    return bool(letters) and all(c.isupper() for c in letters)
-
-
-def tokenize(text: str) -> list[Token]:
-    out = []
-    for m in TOKEN_RE.finditer(text):
-        raw = m.group()
-        norm = normalize_word(raw)
-        if norm:
-            out.append(Token(norm, m.start(), m.end(), _is_upper(raw)))
-    return out

@@ -1,38 +1,53 @@
 """settings.yaml → typed objects. The only module that reads YAML or the environment.
 
-Every mistake is reported as ``FILE:LINE: key: message``, all of them at once, before
-anything runs. Relative paths in the file (SQLite database, outbox) are taken relative
+Every mistake is reported as ``FILE:LINE: key: message``, all of them at once: each
+top-level section is validated on its own, so a mistake in ``crawl:`` does not hide one in
+``topics:``. Relative paths in the file (SQLite database, outbox, state) are taken relative
 to the settings file's folder, so the service does not depend on its working directory.
+
+A file that parses but lacks a required section, or that expands through YAML aliases into
+more values than any real settings file has (an "alias bomb"), is refused like any other
+invalid file — so a half-written file never reaches a running service.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from alerts.delivery import EmailSettings
-from alerts.digest import Subscription
-from alerts.health import HealthSettings, Operator
-from alerts.errors import RuleError
-from alerts.rules import Rulebook, Topic, compile_rules
-from spiders.sources import CrawlSettings, Source
+from newswatch.alerts.errors import RuleErrors
+from newswatch.alerts.health import HealthSettings, Operator
+from newswatch.alerts.rules import Rulebook, Topic, compile_rules
+from newswatch.alerts.subscriptions import Subscription
+from newswatch.alerts.transports import EmailSettings
+from newswatch.scheduler.web_settings import WebSettings
+from newswatch.spiders.durations import PositiveDuration
+from newswatch.spiders.sources import CrawlSettings, Source
 
 ENV_CONFIG = "NEWSWATCH_CONFIG"
 ENV_STORAGE = "NEWSWATCH_STORAGE_URL"
+MAX_VALUES = 200_000          # a real settings file has a few thousand; an alias bomb has billions
+MAX_BYTES = 5_000_000
+REQUIRED = ("sources", "topics", "subscribers")
 
 
 class StorageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     url: str = "sqlite:///var/newswatch.db"
     retention_days: Optional[int] = Field(default=None, ge=1)
+    tombstone_days: int = Field(default=1825, ge=1)
+    state_dir: str = "var"
+    busy_timeout: PositiveDuration = timedelta(seconds=30)
 
 
 class Settings(BaseModel):
@@ -46,9 +61,10 @@ class Settings(BaseModel):
     email: EmailSettings = Field(default_factory=EmailSettings)
     operators: list[Operator] = Field(default_factory=list)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Problem:
     file: str
     line: int
@@ -65,27 +81,42 @@ class ConfigError(Exception):
         super().__init__("\n".join(map(str, problems)))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
     """Validated settings plus what was derived from them."""
+
     path: Path
     settings: Settings
     rulebook: Rulebook
     storage_url: str
+    state_dir: Path
+    digest: str                           # sha256 of the file: what the watcher compares
     smtp_password: Optional[str] = None
-    warnings: list[str] = field(default_factory=list)
+    web_secret: Optional[str] = None
 
     @property
     def topics(self) -> dict[str, Topic]:
         return {t.id: t for t in self.settings.topics}
 
     @property
-    def sources(self) -> list[Source]:
+    def enabled_sources(self) -> list[Source]:
         return [s for s in self.settings.sources if s.enabled]
+
+    def source(self, source_id: str) -> Optional[Source]:
+        return next((s for s in self.settings.sources if s.id == source_id), None)
 
 
 # ---- YAML with line numbers ---------------------------------------------------------------
-def _plain(node: Any, loc: tuple, lines: dict[tuple, int]) -> Any:
+class _Budget:
+    def __init__(self, limit: int):
+        self.left = limit
+        self.alias_line = 1
+
+
+def _plain(node: Any, loc: tuple, lines: dict[tuple, int], budget: _Budget) -> Any:
+    budget.left -= 1
+    if budget.left < 0:
+        raise OverflowError
     if isinstance(node, CommentedMap):
         out = {}
         for k in node:
@@ -93,18 +124,25 @@ def _plain(node: Any, loc: tuple, lines: dict[tuple, int]) -> Any:
                 lines[loc + (str(k),)] = node.lc.key(k)[0] + 1
             except (KeyError, TypeError, AttributeError):
                 lines[loc + (str(k),)] = lines.get(loc, 1)
-            out[str(k) if not isinstance(k, str) else k] = _plain(node[k], loc + (str(k),), lines)
+            out[str(k) if not isinstance(k, str) else k] = _plain(node[k], loc + (str(k),), lines, budget)
         return out
     if isinstance(node, CommentedSeq):
-        out = []
+        items = []
         for i, v in enumerate(node):
             try:
                 lines[loc + (i,)] = node.lc.item(i)[0] + 1
             except (KeyError, TypeError, AttributeError):
                 lines[loc + (i,)] = lines.get(loc, 1)
-            out.append(_plain(v, loc + (i,), lines))
-        return out
+            items.append(_plain(v, loc + (i,), lines, budget))
+        return items
     return node
+
+
+def _first_alias_line(text: str) -> int:
+    for n, line in enumerate(text.splitlines(), 1):
+        if "*" in line and ("- *" in line or ": *" in line or "[*" in line or ", *" in line):
+            return n
+    return 1
 
 
 def _line(lines: dict[tuple, int], loc: tuple) -> int:
@@ -126,9 +164,9 @@ def _key(loc: tuple) -> str:
     return out or "(top)"
 
 
-def _model_at(loc: tuple) -> Optional[type[BaseModel]]:
+def _model_at(root: type[BaseModel], loc: tuple) -> Optional[type[BaseModel]]:
     """The settings model that holds the key at ``loc`` (for 'did you mean' hints)."""
-    model: Any = Settings
+    model: Any = root
     for part in loc:
         if isinstance(part, int):
             continue
@@ -149,11 +187,11 @@ def _known_keys(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _describe(err: dict) -> tuple[tuple, str]:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+def _describe(err: Any, prefix: tuple) -> tuple[tuple, str]:
+    loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
     kind = err["type"]
     if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
+        model = _model_at(Settings, loc[:-1])
         known = _known_keys(model) if model else []
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else (f"; known keys: {', '.join(known)}" if known else "")
@@ -170,52 +208,78 @@ def _describe(err: dict) -> tuple[tuple, str]:
     return loc, msg
 
 
-# ---- loading ------------------------------------------------------------------------------
-def default_path() -> Path:
-    return Path(os.environ.get(ENV_CONFIG) or "settings.yaml")
+# ---- parsing ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Parsed:
+    settings: Settings
+    rulebook: Rulebook
+    lines: dict[tuple, int]
 
 
-def _resolve_storage(url: str, base: Path) -> str:
-    # psycopg 3 is the PostgreSQL driver we ship; plain postgresql:// would ask for psycopg2
-    for plain in ("postgresql://", "postgres://"):
-        if url.startswith(plain):
-            url = "postgresql+psycopg://" + url[len(plain):]
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
-        return "sqlite:///" + str((base / url[len("sqlite:///"):]).resolve())
-    return url
+def parse_settings(text: str, filename: str = "settings.yaml") -> Parsed:
+    """Validate settings text; ConfigError listing every problem found."""
+    def fail(line: int, key: str, message: str) -> ConfigError:
+        return ConfigError([Problem(filename, line, key, message)])
 
-
-def parse_settings(text: str, filename: str = "settings.yaml") -> tuple[Settings, Rulebook, dict]:
-    """Validate settings text; raises ConfigError listing every problem found."""
+    if len(text.encode("utf-8", "replace")) > MAX_BYTES:
+        raise fail(1, "(file)", f"the settings file is larger than {MAX_BYTES // 1_000_000} MB; is it the right file?")
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        raise fail(1, "(file)", "the settings file is empty; it needs at least sources:, topics: and subscribers:")
     yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
     try:
         raw = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ConfigError([Problem(filename, line, "(yaml)", f"{exc.problem or exc.context}; check indentation and quotes")])
-    if raw is None:
-        raw = CommentedMap()
+        raise fail(mark.line + 1 if mark else 1, "(yaml)",
+                   f"{exc.problem or exc.context}; check indentation and quotes") from None
+    except (YAMLError, RecursionError) as exc:
+        raise fail(1, "(yaml)", f"not readable YAML: {type(exc).__name__}") from None
     if not isinstance(raw, CommentedMap):
-        raise ConfigError([Problem(filename, 1, "(top)", "the settings file must be a mapping of keys (storage:, sources:, ...)")])
+        raise fail(1, "(top)", "the settings file must be a mapping of keys (storage:, sources:, ...)")
     lines: dict[tuple, int] = {}
-    data = _plain(raw, (), lines)
-    problems = _cross_checks(data, lines, filename)     # read from the raw data: reported even
-    try:                                                # when other keys are invalid
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc, msg = _describe(err)
-            problems.append(Problem(filename, _line(lines, loc), _key(loc), msg))
-        raise ConfigError(_unique(problems)) from None
     try:
-        rulebook = compile_rules(settings.terms, settings.topics)
-    except RuleError as exc:
-        problems.append(Problem(filename, _line(lines, exc.loc), _key(exc.loc), exc.message))
-        rulebook = None
+        data = _plain(raw, (), lines, _Budget(MAX_VALUES))
+    except (OverflowError, RecursionError):
+        raise fail(_first_alias_line(text), "(yaml)",
+                   f"the file expands through aliases (*name) into more than {MAX_VALUES:,} values; "
+                   f"refused (an alias bomb?)") from None
+    problems: list[Problem] = []
+
+    def report(loc: tuple, message: str) -> None:
+        problems.append(Problem(filename, _line(lines, loc), _key(loc), message))
+
+    for section in REQUIRED:
+        if section not in data:
+            problems.append(Problem(filename, 1, section, f"required section '{section}:' is missing "
+                                    f"(write '{section}: []' if it is meant to be empty)"))
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        field = Settings.model_fields.get(key)
+        if field is None:
+            close = difflib.get_close_matches(key, list(Settings.model_fields), n=1, cutoff=0.5)
+            report((key,), f"unknown key '{key}'" + (f"; did you mean '{close[0]}'?" if close else
+                                                     f"; known keys: {', '.join(Settings.model_fields)}"))
+            continue
+        try:
+            values[key] = TypeAdapter(field.annotation).validate_python(value)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc, msg = _describe(err, (key,))
+                report(loc, msg)
+    _cross_checks(data, report)
+    rulebook = None
+    if isinstance(values.get("topics"), list) and "terms" not in {p.key.split(".")[0].split("[")[0] for p in problems}:
+        try:
+            rulebook = compile_rules(values.get("terms", {}), values["topics"])
+        except RuleErrors as exc:
+            for e in exc.errors:
+                report(e.loc, e.message)
     if problems:
         raise ConfigError(_unique(problems))
-    return settings, rulebook, lines
+    settings = Settings(**values)
+    assert rulebook is not None
+    return Parsed(settings, rulebook, lines)
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -227,9 +291,8 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-def _cross_checks(data: dict, lines: dict, filename: str) -> list[Problem]:
-    """Mistakes across entries: duplicate ids and names, unknown term lists and topics."""
-    problems = []
+def _cross_checks(data: dict, report: Any) -> None:
+    """Mistakes across entries that no single section can see."""
 
     def entries(key: str) -> list[tuple[int, dict]]:
         value = data.get(key)
@@ -239,61 +302,84 @@ def _cross_checks(data: dict, lines: dict, filename: str) -> list[Problem]:
         seen: dict[str, int] = {}
         for i, e in entries(section):
             value = e.get(field)
-            if not isinstance(value, str):
-                continue
-            if value in seen:
-                problems.append(Problem(filename, _line(lines, (section, i, field)), f"{section}[{i}].{field}",
-                                        f"duplicate {what} '{value}' (also {section}[{seen[value]}])"))
-            seen.setdefault(value, i)
+            if isinstance(value, str) and value in seen:
+                report((section, i, field), f"duplicate {what} '{value}' (also {section}[{seen[value]}])")
+            elif isinstance(value, str):
+                seen[value] = i
 
     dupes("sources", "id", "source id")
-    dupes("topics", "id", "topic id")
     dupes("subscribers", "name", "subscriber name")
-    terms = data.get("terms") if isinstance(data.get("terms"), dict) else {}
-    for ti, topic in entries("topics"):
-        for role in ("all", "any", "none", "ignore"):
-            for ei, entry in enumerate(topic.get(role) or [] if isinstance(topic.get(role), list) else []):
-                if isinstance(entry, str) and entry not in terms:
-                    close = difflib.get_close_matches(entry, list(terms), n=1, cutoff=0.6)
-                    hint = f"; did you mean '{close[0]}'?" if close else \
-                        "; define it under 'terms:' or write the terms inline as a list"
-                    loc = ("topics", ti, role, ei)
-                    problems.append(Problem(filename, _line(lines, loc), _key(loc), f"unknown term list '{entry}'{hint}"))
+    dupes("operators", "email", "operator address")
     topic_ids = sorted(t.get("id") for _, t in entries("topics") if isinstance(t.get("id"), str))
     for i, sub in entries("subscribers"):
-        for j, t in enumerate(sub.get("topics") or [] if isinstance(sub.get("topics"), list) else []):
+        topics = sub.get("topics")
+        for j, t in enumerate(topics if isinstance(topics, list) else []):
             if isinstance(t, str) and t not in topic_ids:
                 close = difflib.get_close_matches(t, topic_ids, n=1, cutoff=0.5)
                 hint = f"; did you mean '{close[0]}'?" if close else f"; known topics: {', '.join(topic_ids) or 'none'}"
-                problems.append(Problem(filename, _line(lines, ("subscribers", i, "topics", j)),
-                                        f"subscribers[{i}].topics[{j}]", f"unknown topic '{t}'{hint}"))
-    return problems
+                report(("subscribers", i, "topics", j), f"unknown topic '{t}'{hint}")
 
 
-def load_config(path: Optional[str | Path] = None, environ: Optional[dict] = None) -> Config:
-    environ = os.environ if environ is None else environ
-    path = Path(path) if path else default_path()
+# ---- loading ------------------------------------------------------------------------------
+def default_path() -> Path:
+    return Path(os.environ.get(ENV_CONFIG) or "settings.yaml")
+
+
+def resolve_storage(url: str, base: Path) -> str:
+    # psycopg 3 is the PostgreSQL driver we ship; plain postgresql:// would ask for psycopg2
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            url = "postgresql+psycopg://" + url[len(plain):]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        return "sqlite:///" + str((base / url[len("sqlite:///"):]).resolve())
+    return url
+
+
+def read_settings_file(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise ConfigError([Problem(str(path), 1, "(file)", "settings file not found; pass --config PATH or set NEWSWATCH_CONFIG")])
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(str(path), 1, "(file)", f"cannot read the settings file: {exc}")])
-    settings, rulebook, lines = parse_settings(text, str(path))
+        raise ConfigError([Problem(str(path), 1, "(file)",
+                                   "settings file not found; pass --config PATH or set NEWSWATCH_CONFIG")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), 1, "(file)", f"cannot read the settings file: {exc.strerror}")]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(str(path), 1, "(file)", f"the settings file is not UTF-8 ({exc.reason} at "
+                                   f"byte {exc.start})")]) from None
+
+
+def load_config(path: Optional[str | Path] = None, environ: Optional[dict] = None,
+                text: Optional[str] = None) -> Config:
+    environ = dict(os.environ) if environ is None else environ
+    path = Path(path) if path else default_path()
+    if text is None:
+        text = read_settings_file(path)
+    parsed = parse_settings(text, str(path))
+    settings = parsed.settings
     base = path.resolve().parent
-    storage_url = _resolve_storage(environ.get(ENV_STORAGE) or settings.storage.url, base)
+    storage_url = resolve_storage(environ.get(ENV_STORAGE) or settings.storage.url, base)
     email = settings.email
     if not Path(email.outbox_dir).is_absolute():
-        email = email.model_copy(update={"outbox_dir": str((base / email.outbox_dir).resolve())})
-        settings = settings.model_copy(update={"email": email})
+        settings = settings.model_copy(update={"email": email.model_copy(
+            update={"outbox_dir": str((base / email.outbox_dir).resolve())})})
+    state_dir = Path(settings.storage.state_dir)
+    if not state_dir.is_absolute():
+        state_dir = (base / state_dir).resolve()
     password = None
-    warnings = []
-    if email.transport == "smtp" and email.smtp.username:
-        password = environ.get(email.smtp.password_env)
+    problems = []
+    if settings.email.transport == "smtp" and settings.email.smtp.username:
+        password = environ.get(settings.email.smtp.password_env)
         if not password:
-            line = _line(lines, ("email", "smtp", "password_env"))
-            raise ConfigError([Problem(str(path), line, "email.smtp.password_env",
-                                       f"environment variable {email.smtp.password_env} is not set, but "
-                                       f"email.smtp.username is; export it before starting newswatch")])
-    return Config(path=path, settings=settings, rulebook=rulebook, storage_url=storage_url,
-                  smtp_password=password, warnings=warnings)
+            problems.append(Problem(str(path), _line(parsed.lines, ("email", "smtp", "password_env")),
+                                    "email.smtp.password_env",
+                                    f"environment variable {settings.email.smtp.password_env} is not set, but "
+                                    f"email.smtp.username is; export it before starting newswatch"))
+    secret = environ.get(settings.web.secret_env) or None
+    if problems:
+        raise ConfigError(problems)
+    return Config(path=path, settings=settings, rulebook=parsed.rulebook, storage_url=storage_url,
+                  state_dir=state_dir, digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                  smtp_password=password, web_secret=secret)

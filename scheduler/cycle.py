@@ -1,153 +1,222 @@
-"""One cycle of work, shared by ``crawl``, ``once`` and the scheduler: crawl → match → digest."""
+"""One cycle of work — crawl, match, deliver — as steps shared by the CLI commands and the
+service. Each step takes the process's ``Runtime``; none keeps state of its own."""
 
 from __future__ import annotations
 
 import logging
-import sys
 import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Optional
+from pathlib import Path
+from typing import Optional
 
-from alerts.delivery import make_transport
-from alerts.dispatch import DispatchResult, dispatch
-from alerts.health import check_sources, notify_operators
-from alerts.matcher import Matcher
-from alerts.matching import MatchStats, match_stored
-from scheduler.config import Config
-from spiders.runner import run_crawl
-from spiders.sources import Source
-from spiders.store import Store
+from newswatch.alerts.digest_plan import DigestContext, PlanState, build_digest, plan
+from newswatch.alerts.digest_send import (
+    DigestOutcome,
+    DigestSender,
+    DigestStatus,
+    expire_dead_claims,
+    replay_journal,
+)
+from newswatch.alerts.health import Notice, SourceHealth, check_sources, load_health, notify_operators
+from newswatch.alerts.item_matching import MatchStats, match_stored_items
+from newswatch.alerts.render import RenderCache, render_html
+from newswatch.scheduler.links import digest_links
+from newswatch.scheduler.runtime import Runtime
+from newswatch.spiders.results import SourceResult
+from newswatch.spiders.runner import run_crawl
+from newswatch.spiders.sources import Source
+from newswatch.storage.errors import StorageError
 
 log = logging.getLogger("newswatch")
+MATCH_EVERY = 0.5      # seconds between two matching passes while a crawl runs
+Progress = Callable[[str], None]
 
 
-def format_result(res: dict) -> str:
-    status = res.get("status")
-    if status == "ok":
-        text = f"ok, {res['items_found']} items ({res['items_new']} new, {res['items_updated']} updated)"
-    elif status == "not_modified":
-        text = "not modified since last crawl (HTTP 304)"
-    else:
-        text = f"FAILED: {res.get('error')}"
-    if res.get("used_fallback") and status == "ok":
-        text += " via fallback"
-    return f"{res['source_id']}: {text} in {float(res.get('duration') or 0):.1f}s"
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
 
 
-def crawl_sources(cfg: Config, sources: Iterable[Source], progress: Optional[Callable[[str], None]] = None,
-                  verbose: bool = False) -> list[dict]:
+# ---- crawl and match ----------------------------------------------------------------------
+def crawl(rt: Runtime, sources: Iterable[Source], progress: Optional[Progress] = None,
+          verbose: bool = False) -> list[SourceResult]:
     sources = list(sources)
     total = len(sources)
     done = [0]
 
-    def on_result(res: dict) -> None:
+    def on_result(res: SourceResult) -> None:
         done[0] += 1
-        line = f"[{done[0]}/{total}] {format_result(res)}"
-        for w in res.get("warnings") or []:
-            line += f"\n        warning: {w}"
-        if verbose:
-            for r in res.get("selector_report") or []:
-                line += f"\n        {r['what']}: {r['selector'] or '-'} → {r['found']!r}"
         if progress:
+            line = f"[{done[0]}/{total}] {res.summary()}"
+            for w in res.warnings:
+                line += f"\n        warning: {w}"
+            if verbose:
+                for f in res.findings:
+                    line += f"\n        {f.what}: {f.how or '-'} → {f.found!r}"
             progress(line)
-        if res.get("status") == "failed":
-            log.warning("source %s: crawl failed: %s", res["source_id"], res.get("error"),
-                        extra={"source": res["source_id"], "stage": "crawl"})
+        if res.failed:
+            log.warning("source %s: crawl failed: %s", res.source_id, res.error,
+                        extra={"source": res.source_id, "stage": "crawl"})
 
-    if cfg.settings.crawl.backend == "redis":
-        from scheduler.distributed import remote_crawl
+    crawl_settings = rt.cfg.settings.crawl
+    if crawl_settings.backend == "celery":
+        from newswatch.scheduler.distributed import remote_crawl
 
-        return remote_crawl(cfg, sources, on_result)
-    return run_crawl(sources, cfg.settings.crawl, cfg.storage_url, on_result=on_result, verbose=verbose)
-
-
-def match_new(cfg: Config, store: Store, matcher: Optional[Matcher] = None) -> MatchStats:
-    return match_stored(store, matcher or Matcher(cfg.rulebook))
+        return remote_crawl(rt, sources, on_result)
+    return run_crawl(sources, crawl_settings, rt.cfg.storage_url, on_result=on_result, verbose=verbose,
+                     logs=rt.logs)
 
 
-def crawl_and_match(cfg: Config, store: Store, sources: Iterable[Source],
-                    progress: Optional[Callable[[str], None]] = None, verbose: bool = False) -> tuple[list[dict], MatchStats]:
+def match_new(rt: Runtime) -> MatchStats:
+    return match_stored_items(rt.alerts_repo, rt.matcher)
+
+
+def crawl_and_match(rt: Runtime, sources: Iterable[Source], progress: Optional[Progress] = None,
+                    verbose: bool = False) -> tuple[list[SourceResult], MatchStats]:
     """Crawl, and match what is stored while the crawl goes on: the crawl children and the
     matcher then use the machine's cores side by side instead of one after the other."""
-    matcher = Matcher(cfg.rulebook)
     total = MatchStats()
     finished = threading.Event()
-
-    def add(stats: MatchStats) -> None:
-        total.items += stats.items
-        total.matched += stats.matched
-        total.matches += stats.matches
+    failure: list[BaseException] = []
 
     def keep_matching() -> None:
-        while not finished.wait(MATCH_EVERY):
-            add(match_stored(store, matcher))
+        try:
+            while not finished.wait(MATCH_EVERY):
+                total.add(match_new(rt))
+        except StorageError as exc:            # reported after the crawl; the crawl goes on
+            failure.append(exc)
 
     worker = threading.Thread(target=keep_matching, daemon=True)
     worker.start()
     try:
-        results = crawl_sources(cfg, sources, progress, verbose)
+        results = crawl(rt, sources, progress, verbose)
     finally:
         finished.set()
         worker.join()
-    add(match_stored(store, matcher))          # what arrived last
+    if failure and not isinstance(failure[0], StorageError):
+        raise failure[0]
+    total.add(match_new(rt))          # what arrived last
     return results, total
 
 
-MATCH_EVERY = 0.5   # seconds between two matching passes during a crawl
+# ---- health -------------------------------------------------------------------------------
+def health(rt: Runtime, now: Optional[datetime] = None, days: int = 0) -> list[SourceHealth]:
+    s = rt.cfg.settings
+    return load_health(rt.crawl_repo, s.sources, now or now_utc(), s.health.quiet_after, days)
 
 
-def deliver(cfg: Config, store: Store, now: Optional[datetime] = None, only: Optional[str] = None,
-            dry_run: bool = False, preview_dir: Optional[str] = None, force: bool = False,
-            backoff: bool = False) -> list[DispatchResult]:
-    s = cfg.settings
-    transport = None if (dry_run or preview_dir) else make_transport(s.email, cfg.smtp_password)
-    return dispatch(store, s.subscribers, cfg.topics, list(s.sources), s.email, transport, now=now, only=only,
-                    dry_run=dry_run, preview_dir=preview_dir, force=force, backoff=backoff)
-
-
-def format_dispatch(r: DispatchResult) -> str:
-    if r.status == "sent":
-        return f"{r.subscriber}: sent {r.items} item(s) → {r.where}"
-    if r.status == "failed":
-        return f"{r.subscriber}: NOT SENT ({r.items} item(s) kept for the next run): {r.error}"
-    if r.status == "preview":
-        return f"{r.subscriber}: preview of {r.items} item(s) → {r.where}"
-    if r.status == "dry_run":
-        return f"{r.subscriber}: would send {r.items} item(s)"
-    if r.status == "backoff":
-        return f"{r.subscriber}: waiting to retry ({r.error})"
-    if r.status == "empty":
-        return f"{r.subscriber}: nothing new"
-    return f"{r.subscriber}: not due yet"
-
-
-def check_health(cfg: Config, store: Store, now: Optional[datetime] = None) -> list:
-    """Open/close source alerts and email the operators about changes."""
-    s = cfg.settings
-    now = now or datetime.now(timezone.utc)
-    notices = check_sources(store, cfg.sources, s.health, now)
+def check_health(rt: Runtime, now: Optional[datetime] = None) -> list[Notice]:
+    """Open and close source alerts and email the operators about changes."""
+    s = rt.cfg.settings
+    now = now or now_utc()
+    notices = check_sources(rt.alerts_repo, health(rt, now), s.health, now)
     if notices and s.operators:
-        notify_operators(store, notices, s.operators, s.email, make_transport(s.email, cfg.smtp_password), now)
+        notify_operators(rt.alerts_repo, notices, s.operators, s.email, rt.transport(), now)
     return notices
 
 
-def prune(cfg: Config, store: Store) -> int:
-    days = cfg.settings.storage.retention_days
-    if not days:
+# ---- digests ------------------------------------------------------------------------------
+def digest_context(rt: Runtime, now: datetime) -> DigestContext:
+    s = rt.cfg.settings
+    links = digest_links(rt.cfg)
+    return DigestContext(
+        topics=rt.cfg.topics, source_names={src.id: src.label for src in s.sources},
+        health=[h for h in health(rt, now) if h.enabled], max_per_topic=s.email.max_per_topic,
+        links=links.feedback if links else None, missed_link=links.missed if links else None,
+        more_link=links.more if links else None, manage_link=links.manage if links else None)
+
+
+@dataclass
+class DeliverOptions:
+    only: Optional[str] = None
+    force: bool = False
+    dry_run: bool = False
+    preview_dir: Optional[Path] = None
+    backoff: bool = False          # the service backs off after failed sends; a CLI run always tries
+
+
+def deliver(rt: Runtime, now: Optional[datetime] = None,
+            options: DeliverOptions = DeliverOptions()) -> list[DigestOutcome]:
+    """Plan the due digests, then preview, report or send them."""
+    now = now or now_utc()
+    repo = rt.alerts_repo
+    with rt.mutex:
+        if not (options.dry_run or options.preview_dir):
+            replay_journal(repo, rt.journal)
+            expire_dead_claims(repo, now)
+        plans = plan(repo, rt.cfg.settings.subscribers, now, force=options.force or bool(options.preview_dir)
+                     or options.dry_run, only=options.only, backoff=options.backoff)
+        ctx = digest_context(rt, now)
+        sender = None
+        out = []
+        for p in plans:
+            name = p.subscription.name
+            if p.state is PlanState.NOT_DUE:
+                out.append(DigestOutcome(name, DigestStatus.NOT_DUE, error=p.reason))
+                continue
+            if p.state is PlanState.BACKOFF:
+                out.append(DigestOutcome(name, DigestStatus.BACKOFF, error=p.reason))
+                continue
+            digest = build_digest(repo, p.subscription, ctx, now)
+            if options.preview_dir is not None:
+                options.preview_dir.mkdir(parents=True, exist_ok=True)
+                path = options.preview_dir / f"{_file_name(name)}.html"
+                path.write_text(render_html(digest), encoding="utf-8")
+                out.append(DigestOutcome(name, DigestStatus.PREVIEW, digest.total, str(path)))
+                continue
+            if options.dry_run:
+                out.append(DigestOutcome(name, DigestStatus.DRY_RUN, digest.total))
+                continue
+            if sender is None:
+                sender = DigestSender(repo, rt.transport(), rt.cfg.settings.email, rt.journal, rt.lease,
+                                      RenderCache())
+            sub = p.subscription
+            try:
+                out.append(sender.send(p, digest, now, lambda ids, sub=sub: build_digest(repo, sub, ctx, now, ids)))
+            except StorageError as exc:
+                # this subscriber's claim could not be made: nothing was sent; the others go on
+                log.error("digest for %s: %s", name, exc, extra={"subscriber": name})
+                out.append(DigestOutcome(name, DigestStatus.FAILED, digest.total, error=str(exc)))
+        return out
+
+
+def _file_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "subscriber"
+
+
+# ---- housekeeping -------------------------------------------------------------------------
+def prune(rt: Runtime, now: Optional[datetime] = None) -> int:
+    s = rt.cfg.settings.storage
+    now = now or now_utc()
+    if not s.retention_days:
         return 0
-    removed = store.prune(datetime.now(timezone.utc) - timedelta(days=days))
+    removed = rt.crawl_repo.prune(now - timedelta(days=s.retention_days))
+    rt.crawl_repo.prune_tombstones(now - timedelta(days=max(s.tombstone_days, s.retention_days * 2)))
     if removed:
-        log.info("retention: removed %d item(s) first seen more than %d days ago", removed, days)
+        log.info("retention: removed %d item(s) first seen more than %d days ago", removed, s.retention_days)
     return removed
 
 
-def once(cfg: Config, progress: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> tuple[list[dict], MatchStats, list[DispatchResult]]:
-    store = Store(cfg.storage_url)
-    try:
-        results, stats = crawl_and_match(cfg, store, cfg.sources, progress)
-        check_health(cfg, store)
-        prune(cfg, store)
-        sent = deliver(cfg, store)
-    finally:
-        store.close()
-    return results, stats, sent
+@dataclass
+class CycleReport:
+    results: list[SourceResult] = field(default_factory=list)
+    stats: MatchStats = field(default_factory=MatchStats)
+    digests: list[DigestOutcome] = field(default_factory=list)
+
+    @property
+    def all_sources_failed(self) -> bool:
+        return bool(self.results) and all(r.failed for r in self.results)
+
+    @property
+    def any_digest_failed(self) -> bool:
+        return any(d.status is DigestStatus.FAILED for d in self.digests)
+
+
+def once(rt: Runtime, progress: Optional[Progress] = None, now: Optional[datetime] = None) -> CycleReport:
+    report = CycleReport()
+    report.results, report.stats = crawl_and_match(rt, rt.cfg.enabled_sources, progress)
+    check_health(rt, now)
+    prune(rt, now)
+    report.digests = deliver(rt, now)
+    return report
