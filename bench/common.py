@@ -7,9 +7,10 @@ import os
 import platform
 import random
 import statistics
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,17 +52,30 @@ class Texts:
         return head["title"], ledes
 
 
-def rss_feed(base: str, feed_no: int, n_items: int, texts: Texts) -> bytes:
+def rss_feed(base: str, feed_no: int, n_items: int, texts: Texts, article_links: bool = False) -> bytes:
+    """A feed; ``article_links``: links without tracking parameters (the pages are served)."""
     items = []
     for i in range(n_items):
         title, text = texts.item()
         day = 1 + (i % 28)
-        items.append(f"<item><title>{escape(title)}</title><link>{base}/f{feed_no}/news/{i}?utm_source=rss</link>"
+        link = f"{base}/f{feed_no}/news/{i}" + ("" if article_links else "?utm_source=rss")
+        items.append(f"<item><title>{escape(title)}</title><link>{link}</link>"
                      f"<guid isPermaLink=\"false\">f{feed_no}-{i}</guid>"
                      f"<pubDate>Thu, {day:02d} Oct 2025 10:{i % 60:02d}:00 +0300</pubDate>"
                      f"<description>{escape('<p>' + text + '</p>')}</description></item>")
     return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Feed {feed_no}</title>'
-            f"<link>{base}/</link><description>bench</description>{''.join(items)}</channel></rss>").encode("utf-8")
+            f"<link>{base}/</link><description>bench</description>{''.join(items)}</channel></rss>").encode()
+
+
+def newswatch_cmd() -> list[str]:
+    exe = Path(sys.executable).parent / "newswatch"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "newswatch.scheduler"]
+
+
+def terms_and_topics() -> str:
+    """The shipped term lists and topics, as settings text."""
+    shipped = (ROOT / "settings.yaml").read_text("utf-8")
+    return "terms:" + shipped.split("\nterms:", 1)[1].split("\nsubscribers:", 1)[0]
 
 
 def median_of(runs: int, fn: Callable[[], float]) -> float:

@@ -14,16 +14,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Texts, emit, machine  # noqa: E402
-
 from alerts.delivery import EmailSettings, OutboxTransport  # noqa: E402
-from alerts.digest import Subscription  # noqa: E402
 from alerts.dispatch import dispatch  # noqa: E402
-from alerts.matcher import Matcher  # noqa: E402
 from alerts.matching import match_stored  # noqa: E402
-from scheduler.config import load_config  # noqa: E402
+from common import ROOT, Texts, emit, machine  # noqa: E402
 from spiders.items import NewsItem  # noqa: E402
 from spiders.store import Store  # noqa: E402
+
+from alerts.digest import Subscription  # noqa: E402
+from alerts.matcher import Matcher  # noqa: E402
+from scheduler.config import load_config  # noqa: E402
 
 
 def main() -> None:

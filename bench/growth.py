@@ -18,14 +18,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Texts, emit, machine  # noqa: E402
-
-from alerts.matcher import Matcher  # noqa: E402
 from alerts.matching import match_stored  # noqa: E402
-from scheduler.config import load_config  # noqa: E402
+from common import ROOT, Texts, emit, machine  # noqa: E402
 from spiders.items import NewsItem  # noqa: E402
 from spiders.schema import items  # noqa: E402
 from spiders.store import Store  # noqa: E402
+
+from alerts.matcher import Matcher  # noqa: E402
+from scheduler.config import load_config  # noqa: E402
 from spiders.urls import identity_key  # noqa: E402
 
 SOURCES = 1000

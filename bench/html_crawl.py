@@ -18,9 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Texts, emit, machine  # noqa: E402
 from ingest import newswatch_cmd  # noqa: E402
+from spiders.store import Store  # noqa: E402
 
 from scheduler.sample_site import SiteServer  # noqa: E402
-from spiders.store import Store  # noqa: E402
 
 NAV = "".join(f'<li><a href="/section/{i}/">Section {i}</a></li>' for i in range(30))
 

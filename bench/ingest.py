@@ -18,10 +18,9 @@ import feedparser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, Texts, emit, machine, rss_feed  # noqa: E402
-
-from scheduler.sample_site import SiteServer  # noqa: E402
 from spiders.store import Store  # noqa: E402
 
+from scheduler.sample_site import SiteServer  # noqa: E402
 
 HOSTS = 20      # feeds spread over 127.0.0.1 … 127.0.0.20, as if on 20 sites
 

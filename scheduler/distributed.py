@@ -1,123 +1,77 @@
-"""`crawl.backend: redis`: the scheduler queues due sources in Redis and `newswatch worker`
-processes crawl them into the shared store (see spiders.queue for the queue itself).
-
-The scheduler stays one process: it queues, collects results, matches and delivers.
-Workers only crawl; any number of them, on any machine that reaches Redis and the store.
-"""
+"""``crawl.backend: celery``: the scheduler side of distributed crawling (the worker side is
+``spiders.tasks``). Due sources are split into batches (the sources of one host stay
+together, so per-domain politeness holds), sent to the broker, and their results collected.
+A broker that cannot be reached is retried with backoff and reported once, without a
+traceback; sources whose batch did not come back in time are reported failed for this run
+(their batch stays queued and is crawled when a worker is back)."""
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
-from scheduler.config import Config
-from spiders.queue import CrawlQueue
-from spiders.runner import run_crawl
-from spiders.sources import Source
+from newswatch.scheduler.runtime import Runtime
+from newswatch.spiders.job import CrawlJob
+from newswatch.spiders.results import SourceResult
+from newswatch.spiders.runner import split_by_host
+from newswatch.spiders.sources import Source
+from newswatch.spiders.tasks import TASK, make_app
+from newswatch.storage.engine import redact
 
 log = logging.getLogger("newswatch.distributed")
+BATCH = 10               # sources per task
+CONNECT_TRIES = (1, 2, 4, 8)
 
 
-def queue_for(cfg: Config) -> CrawlQueue:
-    crawl = cfg.settings.crawl
-    return CrawlQueue(crawl.redis_url, crawl.queue)
+class BrokerUnavailable(Exception):
+    pass
 
 
-def cycle_id(now: Optional[datetime] = None) -> str:
-    """Crawls queued in the same minute share one duplicate filter."""
-    return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M")
-
-
-def remote_crawl(cfg: Config, sources: Iterable[Source], on_result: Callable[[dict], None],
-                 timeout: Optional[float] = None) -> list[dict]:
-    """Queue the sources and wait for their results (dead workers' jobs are requeued)."""
+def remote_crawl(rt: Runtime, sources: Iterable[Source], on_result: Callable[[SourceResult], None]) -> list[SourceResult]:
+    crawl = rt.cfg.settings.crawl
     sources = list(sources)
-    q = queue_for(cfg)
-    q.enqueue(sources, cycle_id())
-    wanted = {s.id for s in sources}
-    results: list[dict] = []
-    deadline = time.monotonic() + (timeout or cfg.settings.crawl.time_limit.total_seconds())
-    warned = False
-    while wanted and time.monotonic() < deadline:
-        q.requeue_dead()
-        for res in q.results():
-            if res["source_id"] in wanted:
-                wanted.discard(res["source_id"])
+    if not sources:
+        return []
+    app = make_app(crawl.broker_url, crawl.queue)
+    groups = split_by_host(sources, max(1, (len(sources) + BATCH - 1) // BATCH))
+    pending = []
+    results: list[SourceResult] = []
+    for attempt, wait in enumerate((0,) + CONNECT_TRIES):
+        time.sleep(wait)
+        try:
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1)
+                for group in groups[len(pending):]:
+                    job = CrawlJob(rt.cfg.storage_url, crawl, group, False, rt.logs.level, rt.logs.format)
+                    pending.append((group, app.send_task(TASK, args=[job.to_json()], queue=crawl.queue,
+                                                         connection=conn)))
+            break
+        except Exception as exc:   # noqa: BLE001 - kombu raises many kinds; all mean "not reachable"
+            if attempt == len(CONNECT_TRIES):
+                why = (f"cannot reach the Celery broker at {redact(crawl.broker_url)} ({type(exc).__name__}: {exc}); "
+                       f"start it, or set crawl.backend: local")
+                log.error(why)
+                for res in (SourceResult.failure(s.id, why) for g in groups[len(pending):] for s in g):
+                    results.append(res)
+                    on_result(res)
+                break
+            if attempt == 0:
+                log.warning("the Celery broker at %s does not answer (%s); retrying", redact(crawl.broker_url), exc)
+    deadline = time.monotonic() + crawl.time_limit.total_seconds() + 60
+    for group, async_result in pending:
+        try:
+            texts = async_result.get(timeout=max(1.0, deadline - time.monotonic()), propagate=True)
+        except Exception as exc:   # noqa: BLE001 - a timeout or a lost worker: reported per source
+            why = (f"no worker finished this source in time ({type(exc).__name__}); it stays queued and is crawled "
+                   f"when a worker takes it")
+            for s in group:
+                res = SourceResult.failure(s.id, why)
                 results.append(res)
                 on_result(res)
-        if wanted and not q.workers() and not warned:
-            log.warning("no newswatch worker is running: %d source(s) wait in the Redis queue", len(wanted))
-            warned = True
-        time.sleep(0.3)
-    for sid in sorted(wanted):
-        res = {"source_id": sid, "status": "failed", "http_status": None, "items_found": 0, "items_new": 0,
-               "items_updated": 0, "warnings": [], "duration": 0.0,
-               "error": "no worker finished this source in time (it stays queued for the next run)"}
-        results.append(res)
-        on_result(res)
+            continue
+        for text in texts:
+            res = SourceResult.from_json(text)
+            results.append(res)
+            on_result(res)
     return results
-
-
-def collect(cfg: Config, on_result: Callable[[dict], None]) -> int:
-    """For the service: requeue dead workers' jobs and hand over finished results."""
-    q = queue_for(cfg)
-    q.requeue_dead()
-    got = q.results()
-    for res in got:
-        on_result(res)
-    return len(got)
-
-
-def run_worker(cfg_loader: Callable[[], Config], max_jobs: Optional[int] = None) -> int:
-    """`newswatch worker`: take batches of sources from the queue and crawl them."""
-    cfg = cfg_loader()
-    q = queue_for(cfg)
-    worker = q.new_worker_id()
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.is_set():
-            q.heartbeat(worker)
-            stop.wait(HEARTBEAT_EVERY)
-
-    def on_signal(signum, _frame) -> None:
-        log.warning("worker %s: signal %s, finishing the current batch", worker, signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    q.heartbeat(worker)
-    threading.Thread(target=beat, daemon=True).start()
-    log.warning("worker %s: taking crawl jobs from %s (queue %s)", worker, cfg.settings.crawl.redis_url,
-                cfg.settings.crawl.queue)
-    done = 0
-    try:
-        while not stop.is_set() and (max_jobs is None or done < max_jobs):
-            jobs = q.take(worker, cfg.settings.crawl.worker_batch, wait=1)
-            if not jobs:
-                continue
-            by_id = {j["source"]["id"]: j for j in jobs}
-            sources = [Source.model_validate(j["source"]) for j in jobs]
-            crawl = cfg.settings.crawl
-            shared = {"NEWSWATCH_CYCLE_FILTER": {"redis_url": crawl.redis_url,
-                                                 "key": f"{crawl.queue}:dupefilter:{jobs[0]['cycle']}"}}
-
-            def finished(res: dict) -> None:
-                q.done(worker, by_id[res["source_id"]], res)
-                log.info("worker %s: %s: %s", worker, res["source_id"], res["status"],
-                         extra={"source": res["source_id"], "stage": "crawl"})
-
-            run_crawl(sources, crawl, cfg.storage_url, on_result=finished, scrapy_extra=shared)
-            done += len(jobs)
-            cfg = cfg_loader()
-    finally:
-        stop.set()
-        q.leave(worker)
-    return 0
-
-
-HEARTBEAT_EVERY = 3
