@@ -2,57 +2,100 @@
 
 Serves the bundled sample site (recorded copies of BelTA, president.gov.by, Jamestown and
 Minsk Dialogue pages) on 127.0.0.1, writes a settings file that points at it and uses the
-shipped topics, then crawls, matches and writes the digest to an outbox.
+shipped topics, then crawls, matches and writes the digest to an outbox. A second run keeps
+the operator's edits to the demo settings (only the sample site's addresses are refreshed),
+and the HTML copy always shows the latest digest that went out.
 """
 
 from __future__ import annotations
 
+import email
+import json
+import shutil
 import time
+from email import policy
 from importlib import resources
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from ruamel.yaml import YAML
 
-from scheduler import cycle
-from scheduler.config import load_config
-from scheduler.sample_site import SiteServer
-from spiders.store import Store
+from newswatch.alerts.digest_send import DigestStatus
+from newswatch.scheduler import cycle
+from newswatch.scheduler.config import load_config
+from newswatch.scheduler.runtime import Runtime
+from newswatch.scheduler.sample_site import SiteServer
+
+SUBSCRIBER = "demo-analyst"
 
 
-def _defaults() -> dict:
-    text = resources.files("scheduler").joinpath("defaults.yaml").read_text(encoding="utf-8")
-    return YAML(typ="safe").load(text)
+def _package_file(name: str) -> Path:
+    return Path(str(resources.files("newswatch.scheduler").joinpath(name)))
 
 
-def demo_settings(site_root: Path, servers: dict[str, SiteServer], workdir: Path) -> dict:
+def _defaults() -> dict[str, Any]:
+    return YAML(typ="safe").load(_package_file("defaults.yaml").read_text(encoding="utf-8"))
+
+
+def demo_settings(site_root: Path, servers: dict[str, SiteServer]) -> dict[str, Any]:
     defaults = _defaults()
-    sources = []
     yaml = YAML(typ="safe")
+    sources = []
     for folder in sorted(p for p in site_root.iterdir() if (p / "source.yaml").exists()):
         spec = yaml.load((folder / "source.yaml").read_text(encoding="utf-8"))
-        spec["url"] = spec["url"].replace("{{base}}", servers[folder.name].base)
-        if spec.get("fallback"):
-            spec["fallback"]["url"] = spec["fallback"]["url"].replace("{{base}}", servers[folder.name].base)
-        spec["obey_robots"] = False   # the sample site has no robots.txt to ask
-        sources.append(spec)
+        sources.append(_localise(spec, servers[folder.name].base))
     return {
         "storage": {"url": "sqlite:///demo.db"},
         "crawl": {"user_agent": "newswatch-demo", "delay": "0s", "retries": 0, "timeout": "10s"},
         "sources": sources,
         "terms": defaults["terms"],
         "topics": defaults["topics"],
-        "subscribers": [{"name": "demo-analyst", "email": "analyst@example.org",
+        "subscribers": [{"name": SUBSCRIBER, "email": "analyst@example.org",
                          "topics": [t["id"] for t in defaults["topics"]], "digest": "immediate",
                          "timezone": "Europe/Minsk"}],
         "email": {"from": "newswatch demo <newswatch@localhost>", "transport": "outbox", "outbox_dir": "outbox"},
     }
 
 
-def run_demo(workdir: Optional[str] = None, keep_serving: bool = False) -> int:
+def _localise(spec: dict[str, Any], base: str) -> dict[str, Any]:
+    spec = json.loads(json.dumps(spec).replace("{{base}}", base))
+    spec["obey_robots"] = False   # the sample site has no robots.txt to ask
+    return spec
+
+
+def _refresh_addresses(path: Path, servers: dict[str, SiteServer]) -> None:
+    """Keep the operator's edits; point the sample sources at this run's local ports."""
+    yaml = YAML()
+    data = yaml.load(path.read_text(encoding="utf-8"))
+    for src in data.get("sources") or []:
+        server = servers.get(src.get("id"))
+        if server is None:
+            continue
+        for holder in (src, src.get("fallback") or {}):
+            url = holder.get("url")
+            if isinstance(url, str) and url.startswith("http://127.0.0.1:"):
+                holder["url"] = server.base + "/" + url.split("/", 3)[3] if url.count("/") >= 3 else server.base
+    with path.open("w", encoding="utf-8") as fh:
+        yaml.dump(data, fh)
+
+
+def _latest_eml(outbox: Path) -> Optional[Path]:
+    found = sorted(outbox.glob("*.eml"))
+    return found[-1] if found else None
+
+
+def _html_of(eml: Path) -> str:
+    msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    part = msg.get_body(("html",))
+    return part.get_content() if part is not None else ""
+
+
+def run_demo(workdir: Optional[str] = None, keep_serving: bool = False, reset: bool = False) -> int:
     work = Path(workdir or "newswatch-demo").resolve()
+    if reset and work.exists():
+        shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    site_root = Path(str(resources.files("scheduler").joinpath("demo_site")))
+    site_root = _package_file("demo_site")
     servers: dict[str, SiteServer] = {}
     try:
         for folder in sorted(p for p in site_root.iterdir() if (p / "routes.json").exists()):
@@ -60,40 +103,42 @@ def run_demo(workdir: Optional[str] = None, keep_serving: bool = False) -> int:
             server.add_folder(folder)
             servers[folder.name] = server.start()
         settings_path = work / "settings.yaml"
-        yaml = YAML()
-        yaml.default_flow_style = False
-        with settings_path.open("w", encoding="utf-8") as fh:
-            yaml.dump(demo_settings(site_root, servers, work), fh)
-        print(f"sample site: {len(servers)} sources on 127.0.0.1 ({', '.join(servers)})")
-        print(f"settings:    {settings_path}")
-        cfg = load_config(settings_path)
-        preview = work / "preview"
-        store = Store(cfg.storage_url)
-        try:
-            results = cycle.crawl_sources(cfg, cfg.sources, progress=print)
-            stats = cycle.match_new(cfg, store)
-            print(f"match:       {stats.matched} of {stats.items} new item(s) matched a topic")
-            cycle.deliver(cfg, store, preview_dir=str(preview))   # an HTML copy of what is sent next
-            sent = cycle.deliver(cfg, store)
-        finally:
-            store.close()
-        for r in sent:
-            print("digest:      " + cycle.format_dispatch(r))
-        delivered = [r for r in sent if r.status == "sent"]
-        if delivered:
-            print(f"\nThe digest landed in {delivered[0].where}")
+        if settings_path.exists():
+            _refresh_addresses(settings_path, servers)
+            print(f"settings:    {settings_path} (kept; --reset writes them anew)")
         else:
-            print(f"\nNo new digest this time (the items were delivered by an earlier demo run in {work}).")
-        print(f"An HTML copy to open in a browser: {preview / 'demo-analyst.html'}")
+            yaml = YAML()
+            yaml.default_flow_style = False
+            with settings_path.open("w", encoding="utf-8") as fh:
+                yaml.dump(demo_settings(site_root, servers), fh)
+            print(f"settings:    {settings_path}")
+        print(f"sample site: {len(servers)} sources on 127.0.0.1 ({', '.join(servers)})")
+        cfg = load_config(settings_path)
+        with Runtime(cfg) as rt:
+            report = cycle.once(rt, progress=print)
+        print(f"match:       {report.stats.matched} of {report.stats.items} new item(s) matched a topic")
+        for r in report.digests:
+            print("digest:      " + r.describe())
+        sent = [r for r in report.digests if r.status is DigestStatus.SENT]
+        outbox = Path(cfg.settings.email.outbox_dir)
+        latest = _latest_eml(outbox)
+        preview = work / "preview" / f"{SUBSCRIBER}.html"
+        if latest is not None:
+            preview.parent.mkdir(parents=True, exist_ok=True)
+            preview.write_text(_html_of(latest), encoding="utf-8")
+        if sent:
+            print(f"\nThe digest landed in {sent[0].where}")
+        elif latest is not None:
+            print(f"\nNothing new since the last demo run; the latest digest is {latest}")
+        if latest is not None:
+            print(f"An HTML copy to open in a browser: {preview}")
         if keep_serving:
             print("Serving the sample site; Ctrl-C to stop.")
             for name, s in servers.items():
                 print(f"  {name}: {s.base}")
             while True:
                 time.sleep(3600)
-        failed = [r for r in results if r["status"] == "failed"]
-        return 1 if failed else 0
+        return 1 if report.all_sources_failed else 0
     finally:
         for s in servers.values():
             s.stop()
-

@@ -4,6 +4,8 @@ A site is a folder with ``routes.json``: ``{"/path?query": {"file": "x.xml",
 "content_type": "...", "status": 200, "headers": {...}}}``. ``{{base}}`` in the files is
 replaced by the server's own address, so recorded pages link to the local copy. Every
 response carries an ETag and Last-Modified, and a conditional request is answered 304.
+A path can be given several answers in turn (``add(..., then=True)``): each request takes
+the next one, and the last one stays.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class SiteServer:
 
     def __init__(self, routes: Optional[dict[str, Route]] = None, host: str = "127.0.0.1", port: int = 0):
         self.routes: dict[str, Route] = dict(routes or {})
+        self.queued: dict[str, list[Route]] = {}
         self.requests: list[dict] = []
         server = self
 
@@ -45,8 +48,11 @@ class SiteServer:
                 pass
 
             def do_GET(self):
-                server.requests.append({"path": self.path, "headers": dict(self.headers)})
+                server.requests.append({"path": self.path, "headers": dict(self.headers), "at": time.monotonic()})
                 route = server.routes.get(self.path)
+                queue = server.queued.get(self.path)
+                if queue:                              # the next request gets the next answer
+                    server.routes[self.path] = queue.pop(0)
                 if route is None and "?" not in self.path and not self.path.endswith("/"):
                     route = server.routes.get(self.path + "/")
                 if route is None:
@@ -89,22 +95,28 @@ class SiteServer:
         return f"http://{host}:{port}"
 
     def add(self, path: str, body: bytes | str, content_type: str = "text/html; charset=utf-8",
-            status: int = 200, headers: Optional[dict] = None, delay: float = 0.0) -> None:
+            status: int = 200, headers: Optional[dict] = None, delay: float = 0.0, then: bool = False) -> None:
+        """Serve ``body`` at ``path``; with ``then``, after the answers already queued there."""
         if isinstance(body, str):
             body = body.encode("utf-8")
         body = body.replace(b"{{base}}", self.base.encode("ascii"))
-        self.routes[path] = Route(body, content_type, status, headers, delay)
+        route = Route(body, content_type, status, headers, delay)
+        if then:
+            self.queued.setdefault(path, []).append(route)
+        else:
+            self.routes[path] = route
+            self.queued.pop(path, None)
 
-    def add_folder(self, folder: str | Path, prefix: str = "") -> None:
-        """Add a fixture folder described by its routes.json."""
+    def add_folder(self, folder: str | Path, prefix: str = "", routes: str = "routes.json") -> None:
+        """Add a fixture folder described by its routes.json (or another routes file)."""
         folder = Path(folder)
-        spec = json.loads((folder / "routes.json").read_text(encoding="utf-8"))
+        spec = json.loads((folder / routes).read_text(encoding="utf-8"))
         for path, r in spec.items():
             body = (folder / r["file"]).read_bytes() if r.get("file") else r.get("body", "").encode("utf-8")
             self.add(prefix + path, body, r.get("content_type", "text/html; charset=utf-8"),
                      int(r.get("status", 200)), r.get("headers"))
 
-    def start(self) -> "SiteServer":
+    def start(self) -> SiteServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -113,7 +125,7 @@ class SiteServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "SiteServer":
+    def __enter__(self) -> SiteServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -1,0 +1,163 @@
+"""``match``, ``test-rule`` and ``rematch``: trying rules on text and on stored items."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from newswatch.alerts.item_matching import item_fields, match_stored_items
+from newswatch.alerts.matcher import Matcher, TopicMatch
+from newswatch.scheduler.commands.common import EXIT_OK, Formatter, UsageError, config, plural, runtime, since
+from newswatch.scheduler.config import load_config, read_settings_file
+from newswatch.storage.alerts_repo import AlertsRepository
+from newswatch.storage.rows import StoredItem
+
+
+def _inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(label, text) pairs from --text, files or standard input."""
+    if args.text is not None:
+        return [("--text", args.text)]
+    out = []
+    for name in args.files or ["-"]:
+        if name == "-":
+            out.append(("stdin", sys.stdin.read()))
+        else:
+            try:
+                out.append((name, Path(name).read_text(encoding="utf-8", errors="replace")))
+            except OSError as exc:
+                raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+    return out
+
+
+def fields_of(line: str) -> dict[str, str]:
+    """A line of --lines input: plain text, or a JSON object with title/summary/body."""
+    stripped = line.strip()
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(stripped)
+            if isinstance(obj, dict):
+                return {k: str(obj.get(k) or "") for k in ("title", "summary", "body") if obj.get(k)} or {"text": ""}
+        except json.JSONDecodeError:
+            pass
+    return {"text": line}
+
+
+def explain(found: list[TopicMatch], color: bool) -> str:
+    if not found:
+        return "no topic matched"
+    out = []
+    for m in found:
+        ev = m.evidence
+        out.append(f"✔ {m.topic_id} (score {ev.score}): {', '.join(ev.terms)}")
+        out.append(f"    {ev.snippet.field}: {ev.snippet.terminal(color)}")
+    return "\n".join(out)
+
+
+def hits_json(found: list[TopicMatch]) -> list[dict[str, Any]]:
+    return [dict(h.to_json(), topic=m.topic_id) for m in found for h in m.evidence.hits]
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    cfg = config(args)
+    matcher = Matcher(cfg.rulebook)
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    for label, text in _inputs(args):
+        for line in (text.splitlines() if args.lines else [text]):
+            if args.lines and not line.strip():
+                if args.json:
+                    print(json.dumps({"topics": [], "hits": []}))
+                continue
+            fields = fields_of(line) if args.lines else {"text": line}
+            found = matcher.match(fields)
+            if args.json:
+                print(json.dumps({"topics": [m.topic_id for m in found], "hits": hits_json(found)}, ensure_ascii=False))
+            else:
+                head = line.strip()[:100] if args.lines else label
+                print(f"{head}\n  " + explain(found, color).replace("\n", "\n  "))
+    return EXIT_OK
+
+
+def _topic_hits(repo: AlertsRepository, matcher: Matcher, topic: str, since_at: Any) -> dict[int, tuple[StoredItem, TopicMatch]]:
+    out = {}
+    for item in repo.iter_items(since=since_at):
+        found = matcher.match(item_fields(item), topic_ids=[topic])
+        if found:
+            out[item.id] = (item, found[0])
+    return out
+
+
+def cmd_test_rule(args: argparse.Namespace) -> int:
+    cfg = config(args)
+    draft = None
+    if args.settings:
+        draft = load_config(args.settings, text=read_settings_file(Path(args.settings)))
+        if args.topic not in draft.topics:
+            raise UsageError(f"topic '{args.topic}' is not in {args.settings}; topics there: {', '.join(draft.topics)}")
+    elif args.topic not in cfg.topics:
+        raise UsageError(f"unknown topic '{args.topic}'; known: {', '.join(cfg.topics)} "
+                         f"(to try a new topic, write it in a draft file and pass --settings DRAFT.yaml)")
+    since_at = since(args.since)
+    with runtime(args, cfg) as rt:
+        repo = rt.alerts_repo
+        current = _topic_hits(repo, rt.matcher, args.topic, since_at) if args.topic in cfg.topics else {}
+        other = _topic_hits(repo, Matcher(draft.rulebook), args.topic, since_at) if draft else None
+        total = rt.crawl_repo.count_items()
+    scope = f"in the last {args.since}" if args.since else "in the store"
+
+    def line(sign: str, item: StoredItem, m: TopicMatch) -> str:
+        return f"  {sign} {item.title[:100]}  [{', '.join(m.evidence.terms[:6])}]"
+
+    if other is None:
+        print(f"{args.topic}: {len(current)} of {plural(total, 'stored item')} {scope} match")
+        for item, m in sorted(current.values(), key=lambda r: r[0].when, reverse=True)[: args.limit]:
+            print(line("+", item, m))
+        return EXIT_OK
+    gained = [other[i] for i in other if i not in current]
+    lost = [current[i] for i in current if i not in other]
+    now_text = f"{len(current)} match now" if args.topic in cfg.topics else "the topic does not exist yet"
+    print(f"{args.topic}: {now_text}; {len(other)} would with {args.settings} {scope}: "
+          f"{len(gained)} gained, {len(lost)} lost")
+    for item, m in gained[: args.limit]:
+        print(line("+", item, m))
+    for item, m in lost[: args.limit]:
+        print(line("-", item, m))
+    return EXIT_OK
+
+
+def cmd_rematch(args: argparse.Namespace) -> int:
+    with runtime(args) as rt:
+        stats = match_stored_items(rt.alerts_repo, rt.matcher, since=since(args.since), all_items=True)
+        version = rt.cfg.rulebook.version
+    print(f"re-matched {plural(stats.items, 'item')} with rules {version}: {stats.matched} match a topic")
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser("match", help="match text against the topics, and show why", formatter_class=Formatter,
+                       description="Match text against the topics and show why each topic matched.")
+    c.add_argument("--text", help="the text to match")
+    c.add_argument("files", nargs="*", metavar="FILE", help="files to read ('-' for standard input)")
+    c.add_argument("--json", action="store_true", help="one JSON object per item: topics and hits")
+    c.add_argument("--lines", action="store_true",
+                   help="each input line is one item (plain text, or a JSON object with title/summary/body)")
+    c.set_defaults(func=cmd_match)
+
+    c = sub.add_parser("test-rule", help="what a topic matches among stored items", formatter_class=Formatter,
+                       description="Show what a topic matches among stored items. With --settings DRAFT.yaml,\n"
+                                   "what the draft's version of the topic would gain and lose (the topic may\n"
+                                   "exist only in the draft).")
+    c.add_argument("topic", metavar="TOPIC")
+    c.add_argument("--since", metavar="AGE", help="only items first seen in this period, e.g. 30d")
+    c.add_argument("--settings", metavar="DRAFT.yaml", help="compare with the rules in another settings file")
+    c.add_argument("--limit", type=int, default=50, help="items listed at most")
+    c.set_defaults(func=cmd_test_rule)
+
+    c = sub.add_parser("rematch", help="apply the current rules to stored items", formatter_class=Formatter,
+                       description="Re-match stored items with the current rules (new matches are delivered\n"
+                                   "like new items; items already delivered are not sent again).")
+    c.add_argument("--since", metavar="AGE", help="only items first seen in this period, e.g. 30d")
+    c.set_defaults(func=cmd_rematch)
