@@ -1,36 +1,59 @@
 """Shared fixtures: real local HTTP servers, a real SMTP server (aiosmtpd), settings files,
-and the real ``newswatch`` entry point run as a process."""
+PostgreSQL/Redis/RabbitMQ on 127.0.0.1 when present, and the ``newswatch`` command run
+in-process or as a real process.
+
+Tests that need PostgreSQL, Redis or RabbitMQ skip with a reason when the service is not
+there; CI sets NEWSWATCH_TEST_REQUIRE_SERVICES=1, which turns those skips into failures.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from scheduler.sample_site import SiteServer
+from newswatch.scheduler.sample_site import SiteServer
+from tests.helpers import Mailbox, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+PG_ADMIN = os.environ.get("NEWSWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("NEWSWATCH_TEST_REDIS", "redis://127.0.0.1:6379/0")
+AMQP_URL = os.environ.get("NEWSWATCH_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
+REQUIRE = os.environ.get("NEWSWATCH_TEST_REQUIRE_SERVICES") == "1"
+
+
+def need_service(what: str, host: str, port: int, how: str) -> None:
+    """Skip (or, in CI, fail) when a local service the test uses for real is not there."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return
+    except OSError as exc:
+        reason = (f"{what} is not reachable at {host}:{port} ({exc.strerror or exc}); {how}. "
+                  f"Set NEWSWATCH_TEST_REQUIRE_SERVICES=1 to make this a failure (CI does).")
+    if REQUIRE:
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 @pytest.fixture
-def site():
+def site() -> Iterator[SiteServer]:
     """An empty local site; tests add routes with site.add(path, body, content_type)."""
     with SiteServer() as server:
         yield server
 
 
 @pytest.fixture
-def fixture_site():
+def fixture_site() -> Iterator[Callable[[str], SiteServer]]:
     """Factory: serve tests/data/<name>/ (its routes.json) on its own local server."""
     servers = []
 
@@ -45,34 +68,8 @@ def fixture_site():
         s.stop()
 
 
-@dataclass
-class Mailbox:
-    """What the local SMTP server received; ``refuse`` makes it answer 451 to DATA."""
-    messages: list = field(default_factory=list)
-    refuse: int = 0          # refuse this many DATA commands, then accept
-    refused: int = 0
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refuse > 0:
-            self.refuse -= 1
-            self.refused += 1
-            return "451 4.3.0 try again later"
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "msg": msg})
-        return "250 OK"
-
-    def to(self, address: str) -> list:
-        return [m["msg"] for m in self.messages if address in m["to"]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def smtp_server():
+def smtp_server() -> Iterator[Mailbox]:
     box = Mailbox()
     port = free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)
@@ -82,74 +79,79 @@ def smtp_server():
     controller.stop()
 
 
-def newswatch_cmd() -> list[str]:
-    exe = shutil.which("newswatch", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    return [exe] if exe else [sys.executable, "-m", "scheduler.cli"]
-
-
-@pytest.fixture
-def cli(tmp_path):
-    """Run the real ``newswatch`` command; returns CompletedProcess (text)."""
-
-    def run(*args: str, config: Path | None = None, input: str | None = None, env: dict | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
-        cmd = newswatch_cmd()
-        if config is not None:
-            cmd += ["--config", str(config)]
-        full_env = dict(os.environ)
-        full_env.pop("NEWSWATCH_CONFIG", None)
-        full_env.update(env or {})
-        return subprocess.run(cmd + list(args), capture_output=True, text=True, input=input, timeout=timeout,
-                              env=full_env, cwd=tmp_path)
-
-    return run
-
-
 def write_settings(path: Path, text: str) -> Path:
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     return path
 
 
-RSS_ITEM = """<item><title>{title}</title><link>{link}</link><guid>{guid}</guid>
-<pubDate>{date}</pubDate><description>{summary}</description></item>"""
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """The ``newswatch`` entry point, in this process: (exit code, stdout, stderr)."""
+    from newswatch.scheduler.cli import main
+
+    monkeypatch.delenv("NEWSWATCH_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str, config: Optional[Path] = None) -> tuple[int, str, str]:
+        argv = (["--config", str(config)] if config else []) + list(args)
+        code = main(argv)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
-def rss(items: list[dict], title: str = "Test feed") -> str:
-    body = "".join(RSS_ITEM.format(**{"date": "Thu, 30 Oct 2025 10:13:00 +0300", "summary": "", **i}) for i in items)
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
-            f"<link>{{{{base}}}}/</link><description>x</description>{body}</channel></rss>")
-
-
-PG_ADMIN = os.environ.get("NEWSWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("NEWSWATCH_TEST_REDIS", "redis://127.0.0.1:6379/0")
+def newswatch_cmd() -> list[str]:
+    exe = Path(sys.executable).parent / "newswatch"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "newswatch.scheduler"]
 
 
 @pytest.fixture
-def pg_url():
-    """A fresh PostgreSQL database on 127.0.0.1 for one test, dropped afterwards."""
-    import uuid
+def cli(tmp_path: Path):
+    """The real ``newswatch`` command as a process; returns CompletedProcess (text)."""
 
+    def run(*args: str, config: Optional[Path] = None, input: Optional[str] = None, env: Optional[dict] = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        cmd = newswatch_cmd() + (["--config", str(config)] if config else []) + list(args)
+        full_env = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_CONFIG"}
+        full_env.update(env or {})
+        return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout, env=full_env,
+                              cwd=tmp_path)
+
+    return run
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on 127.0.0.1 for one test, dropped afterwards."""
     from sqlalchemy import create_engine, text
 
+    need_service("PostgreSQL", "127.0.0.1", 5432, "start it (pg_ctlcluster … main start) or set NEWSWATCH_TEST_PG")
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     name = f"newswatch_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:   # noqa: BLE001 - the reason is shown to whoever runs the tests
-        pytest.fail(f"PostgreSQL at {PG_ADMIN} is needed for this test: {exc}")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    from spiders.schema import _MIGRATED
-
-    _MIGRATED.discard(PG_ADMIN.rsplit("/", 1)[0] + "/" + name)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """The store contract runs against both databases."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Storage contract tests run against both databases."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/contract.db"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def rabbitmq() -> str:
+    need_service("RabbitMQ", "127.0.0.1", 5672, "start it (rabbitmq-server -detached) or set NEWSWATCH_TEST_AMQP")
+    return AMQP_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    need_service("Redis", "127.0.0.1", 6379, "start it (redis-server --daemonize yes) or set NEWSWATCH_TEST_REDIS")
+    return REDIS_URL

@@ -30,8 +30,16 @@ XXE = ('<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/p
        '<description>root:x:0:0 should never appear</description></item></channel></rss>')
 
 
+DEEP = "<html><body>" + "<div>" * 100_000 + '<a href="/x">A link deep down in the page</a>' + "</div>" * 100_000 + "</body></html>"
+NEXT_FILE = """<html><body><div class="item"><a href="/news/1">Belarus and Iran sign a roadmap today</a></div>
+<div class="item"><a href="/news/2">Belarus and Iran open a trade house in Minsk</a></div>
+<a class="next" href="file:///etc/passwd">next</a></body></html>"""
+
+
 class Hostile:
-    """Routes: /hang, /huge (500 MB), /loop/a, /junk, /throttle (429 then 200), /bomb, /xxe."""
+    """Routes: /hang, /huge (500 MB), /loop/a, /junk, /throttle (429 then 200), /bomb, /xxe,
+    /deep (100,000 nested elements), /next-file (a listing whose next page is a local file),
+    /redirect?to=URL."""
 
     def __init__(self, huge_bytes: int = 500 * 1024 * 1024, tls: bool = False):
         self.huge_bytes = huge_bytes
@@ -97,6 +105,16 @@ class Hostile:
                         self.send(200, BOMB.replace("{base}", me.base).encode(), "application/rss+xml")
                     elif path == "/xxe":
                         self.send(200, XXE.replace("{base}", me.base).encode(), "application/rss+xml")
+                    elif path == "/deep":
+                        self.send(200, DEEP.encode(), "text/html; charset=utf-8")
+                    elif path == "/next-file":
+                        self.send(200, NEXT_FILE.encode(), "text/html; charset=utf-8")
+                    elif path.startswith("/news/"):
+                        self.send(200, b"<html><body><h1>Belarus and Iran</h1><p>Belarus and Iran met in Minsk.</p>"
+                                       b"</body></html>", "text/html; charset=utf-8")
+                    elif path == "/redirect":
+                        target = self.path.split("to=", 1)[1]
+                        self.send(302, headers={"Location": target})
                     else:
                         self.send(404, b"not found")
                 except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):

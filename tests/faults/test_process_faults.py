@@ -15,8 +15,9 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
-from scheduler.sample_site import SiteServer
-from tests.conftest import Mailbox, free_port, newswatch_cmd, rss, write_settings
+from newswatch.scheduler.sample_site import SiteServer
+from tests.conftest import newswatch_cmd, write_settings
+from tests.helpers import Mailbox, free_port, rss
 
 pytestmark = pytest.mark.slow
 
@@ -43,10 +44,7 @@ SLOW = [{"title": f"Belarus slow item {i}", "link": "{{base}}/s/%d" % i, "guid":
 
 
 def titles(box: Mailbox) -> list[str]:
-    out = []
-    for m in box.to("desk@example.org"):
-        out += [l[2:].strip() for l in m.get_body(("plain",)).get_content().splitlines() if l.startswith("* ")]
-    return out
+    return box.titles("desk@example.org")
 
 
 def spawn(cfg, *args) -> subprocess.Popen:
@@ -190,3 +188,31 @@ def test_database_locked_by_another_writer(tmp_path, smtp_server):
     got = titles(smtp_server)
     for title in [i["title"] for i in FAST + SLOW]:
         assert got.count(title) == 1, title
+
+
+def test_a_full_outbox_disk_leaves_no_half_message(tmp_path):
+    """A real write limit (RLIMIT_FSIZE) stands in for a full disk: the send fails with a
+    clear message, and no temporary file is left in the outbox."""
+    import resource
+    import textwrap
+
+    outbox = tmp_path / "outbox"
+    probe = textwrap.dedent(f"""
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+        from email.message import EmailMessage
+        from newswatch.alerts.errors import DeliveryError
+        from newswatch.alerts.transports import OutboxTransport
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "nw@example.org", "a@example.org", "x"
+        msg.set_content("Belarus and Iran " * 1000)
+        try:
+            OutboxTransport({str(outbox)!r}).send(msg)
+        except DeliveryError as exc:
+            print("REFUSED", exc)
+    """)
+    del resource
+    res = subprocess.run([__import__("sys").executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "REFUSED cannot write to outbox" in res.stdout, res.stdout + res.stderr
+    assert list(outbox.iterdir()) == []
