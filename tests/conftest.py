@@ -126,7 +126,11 @@ def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database on 127.0.0.1 for one test, dropped afterwards."""
     from sqlalchemy import create_engine, text
 
-    need_service("PostgreSQL", "127.0.0.1", 5432, "start it (pg_ctlcluster … main start) or set NEWSWATCH_TEST_PG")
+    from sqlalchemy.engine import make_url
+
+    where = make_url(PG_ADMIN)
+    need_service("PostgreSQL", where.host or "127.0.0.1", where.port or 5432,
+                 "start it (pg_ctlcluster … main start) or set NEWSWATCH_TEST_PG")
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     name = f"newswatch_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
@@ -145,13 +149,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
+def _host_port(url: str, default: int) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default
+
+
 @pytest.fixture
 def rabbitmq() -> str:
-    need_service("RabbitMQ", "127.0.0.1", 5672, "start it (rabbitmq-server -detached) or set NEWSWATCH_TEST_AMQP")
+    need_service("RabbitMQ", *_host_port(AMQP_URL, 5672), "start it (rabbitmq-server -detached) or set NEWSWATCH_TEST_AMQP")
     return AMQP_URL
 
 
 @pytest.fixture
 def redis_url() -> str:
-    need_service("Redis", "127.0.0.1", 6379, "start it (redis-server --daemonize yes) or set NEWSWATCH_TEST_REDIS")
+    need_service("Redis", *_host_port(REDIS_URL, 6379), "start it (redis-server --daemonize yes) or set NEWSWATCH_TEST_REDIS")
     return REDIS_URL

@@ -148,9 +148,13 @@ def _fresh_pg(request) -> str:
 
     from sqlalchemy import create_engine, text
 
+    from sqlalchemy.engine import make_url
+
     from tests.conftest import PG_ADMIN, need_service
 
-    need_service("PostgreSQL", "127.0.0.1", 5432, "start it (pg_ctlcluster … main start) or set NEWSWATCH_TEST_PG")
+    where = make_url(PG_ADMIN)
+    need_service("PostgreSQL", where.host or "127.0.0.1", where.port or 5432,
+                 "start it (pg_ctlcluster … main start) or set NEWSWATCH_TEST_PG")
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     name = f"newswatch_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
