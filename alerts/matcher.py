@@ -1,42 +1,38 @@
-"""The matching engine: one scan of an item finds every term of every topic.
+"""Deciding topics: one scan of an item (``alerts.scanner``), then each topic is decided
+from where its terms stand.
 
-Terms are indexed by the normalised forms (and prefixes) of their first word, and each
-distinct token is looked up once and cached, so the cost per token is one dictionary
-lookup whatever the number of terms. Phrases are checked from their first word onward;
-``re:`` terms run on RE2. Then each topic is decided from the hits.
+For a topic with ``all`` entries and ``within: sentence`` (the default), the entries must
+meet in the title or in one sentence, and an ``any`` (relation) term must stand in that
+sentence or in the title; a ``pairs`` term (Belarus–Iran, Great Stone) stands for all of
+them in its sentence. A sentence naming more than ``crowd_max`` other countries is a list
+and pairs nothing. Evidence from the title and the lede (the first two sentences) decides
+alone; a meeting deep in the body counts unless the title is about the other side without
+the first (a Russia–China or Iran–China story that ends with a line on Lukashenka's
+schedule): there the story's subject is elsewhere.
+
+``explain`` says, for every topic, what decided — or which requirement failed.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from itertools import accumulate
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional
 
 from newswatch.alerts.evidence import Evidence, HitView, Snippet
-from newswatch.alerts.rules import CompiledTopic, Group, Rulebook
-from newswatch.alerts.terms import gap_allows
-from newswatch.alerts.text import TOKEN_RE, normalize_word
+from newswatch.alerts.rules import CompiledTopic, Rulebook
+from newswatch.alerts.scanner import FIELD_ORDER, Hit, Scanner
+from newswatch.alerts.sentences import Sentences
 
-_FIELD_GAP = 100_000                       # keeps `near` from spanning two fields
-_SLOW_CHARS = re.compile("[\u00ad\u200b-\u200d\u2060\u0300\u0301]")
-_FOLD_PAIRS = (("ё", "е"), ("\u2019", "'"), ("\u02bc", "'"), ("\u2018", "'"), ("`", "'"), ("\u00b4", "'"))
-_SPLIT_RE = re.compile(f"({TOKEN_RE.pattern})")
-_CACHE_LIMIT = 500_000
-FIELD_ORDER = ("title", "summary", "body", "text")
-MAX_HITS, MAX_CONTEXT_HITS = 100, 20        # hits kept in the evidence of one match
+LEDE = 2                         # sentences of the summary (and of the body) that form the lede
+MAX_HITS = 60                    # hits kept in the evidence of one match
+SNIPPET_CHARS = 300
+_FIELD_GAP = 100_000             # keeps `near` from spanning two fields
+# what stands between two names of an enumeration: "Russia, Belarus, Iran and the DPRK"
+_SEPARATOR = re.compile(r"^\s*(,|,?\s*(and|or|и|или|і|ці|та|also|а также)(\s+the)?)\s*$", re.I)
 
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    term: int          # index into the rulebook's term table
-    field: str
-    start: int         # offsets in the field's original text
-    end: int
-    pos: int           # word position, fields kept far apart
+Unit = tuple[str, int]           # (field, sentence index); ("title", 0) is the title
+TITLE: Unit = ("title", 0)
 
 
 @dataclass
@@ -47,249 +43,434 @@ class TopicMatch:
     evidence: Evidence
 
 
-def _strip_possessive(tok: str) -> str:
-    if tok.endswith("'s"):
-        return tok[:-2]
-    if tok.endswith("'"):
-        return tok[:-1]
-    return tok
+@dataclass
+class Decision:
+    """Why a topic matched an item, or which requirement failed."""
+
+    topic_id: str
+    matched: bool
+    reason: str
+    unit: Optional[Unit] = None
+    deciding: list[Hit] = field(default_factory=list)
+    score: float = 0.0
+    where: str = "item"
+    groups: Optional["_Groups"] = field(default=None, repr=False, compare=False)
 
 
-def _fast_fold(text: str) -> Optional[str]:
-    """Whole-text normalisation when it keeps every offset; None means go word by word."""
-    if _SLOW_CHARS.search(text) or not unicodedata.is_normalized("NFKC", text):
-        return None
-    folded = text.casefold()
-    if len(folded) != len(text):
-        return None
-    for old, new in _FOLD_PAIRS:      # str.replace beats str.translate on non-ASCII text
-        if old in folded:
-            folded = folded.replace(old, new)
-    return folded
+# "MINSK, 20 August (BelTA) – …", "TEHRAN, Mar. 13 (IRNA) -- …", "ТЯНЬЦЗИНЬ, 1 сентября (БЕЛТА) – …":
+# where the story was filed, not what it is about
+_DATELINE = re.compile(r"^\s*[A-ZА-ЯЁІЎ][A-ZА-ЯЁІЎ'’\-. ]{1,40},[^–—\n]{0,40}?(?:\([^)\n]{1,20}\)\s*)?[–—]|"
+                       r"^\s*[A-ZА-ЯЁІЎ][A-ZА-ЯЁІЎ'’\-. ]{1,40},[^\n]{0,40}?\([^)\n]{1,20}\)\s*--?|"
+                       r"^\s*[A-ZА-ЯЁІЎ]{3,}[A-ZА-ЯЁІЎ'’\-. ]{0,30}\s[–—]\s")
 
 
-def _is_upper(word: str) -> bool:
-    letters = [c for c in word.split("'")[0].split("\u2019")[0] if c.isalpha()]
-    return bool(letters) and all(c.isupper() for c in letters)
+def dateline_end(text: str) -> int:
+    m = _DATELINE.match(text)
+    return m.end() if m else 0
+
+
+class _Item:
+    """One item's fields, with sentences found on demand."""
+
+    def __init__(self, fields: Mapping[str, str]):
+        self.fields = {k: v for k, v in fields.items() if v}
+        self._sentences: dict[str, Sentences] = {}
+        self._units: dict[tuple[str, int], Unit] = {}
+        self.dateline = {k: dateline_end(v) for k, v in self.fields.items() if k != "title"}
+
+    def _split(self, name: str) -> Sentences:
+        s = self._sentences.get(name)
+        if s is None:
+            s = self._sentences[name] = Sentences(self.fields[name])
+        return s
+
+    def unit(self, h: Hit) -> Unit:
+        """The clause a hit stands in: terms must meet in one (a sentence, or part of one)."""
+        key = (h.field, h.start)
+        u = self._units.get(key)
+        if u is None:
+            u = self._units[key] = (h.field, self._split(h.field).clause(h.start))
+        return u
+
+    def unit_text(self, unit: Unit) -> tuple[str, int, int]:
+        """(field text, start, end) of the sentence that holds a unit."""
+        text = self.fields[unit[0]]
+        split = self._split(unit[0])
+        sentence = split.index(split.clauses[unit[1]])
+        starts = split.starts
+        end = starts[sentence + 1] if sentence + 1 < len(starts) else len(text)
+        return text, starts[sentence], end
+
+    def gap(self, a: Hit, b: Hit) -> str:
+        return self.fields[a.field][a.end:b.start]
+
+    def in_lede(self, unit: Unit) -> bool:
+        if unit[0] == "title":
+            return True
+        split = self._split(unit[0])
+        return split.index(split.clauses[unit[1]]) < LEDE
+
+    def title_clauses(self) -> int:
+        return len(self._split("title")) if "title" in self.fields else 0
+
+
+@dataclass
+class _Groups:
+    """One topic's hits, sorted into its groups (after `fields` and `ignore`)."""
+
+    all: list[list[Hit]]
+    any: list[list[Hit]]
+    pairs: list[Hit]
+    venue: list[Hit]
+    veto: list[Hit]
+    none: list[Hit]
+    crowd: list[Hit]
+    lists: list[Hit]
+    masked: list[tuple[Hit, Hit]]     # (hit, the ignore hit that covers it)
 
 
 class Matcher:
     def __init__(self, rulebook: Rulebook):
         self.rulebook = rulebook
         self.terms = rulebook.terms
-        self._exact: dict[str, list[int]] = {}
-        self._prefix: dict[str, list[int]] = {}
-        self._regex: list[int] = []
-        for idx, term in enumerate(self.terms):
-            if term.regex is not None:
-                self._regex.append(idx)
-                continue
-            first = term.words[0]
-            if first.forms is not None:
-                for form in first.forms:
-                    self._exact.setdefault(form, []).append(idx)
-            else:
-                self._prefix.setdefault(first.prefix, []).append(idx)
-        self._prefix_lengths = sorted({len(p) for p in self._prefix})
-        # term → topics that can match because of it (its all/any groups), so an item is
-        # decided only for the topics its hits touch
-        self._term_topics: dict[int, set[int]] = {}
-        # per topic: term → indices of the topic's groups that hold it
-        self._term_groups: list[dict[int, list[int]]] = []
+        self.scanner = Scanner(rulebook.terms)
+        # per topic: term → [(role, group position in its role)]
+        self._roles: list[dict[int, list[tuple[str, int]]]] = []
+        self._touch: dict[int, set[int]] = {}           # term → topics it can make match
+        self._labels: list[dict[str, list[str]]] = []
+        # the prefilter: a topic is decided only when every `all` entry has a candidate
+        self._needed: list[list[frozenset[int]]] = []
+        self._shortcut: list[frozenset[int]] = []
+        self._role_of: list[dict[int, tuple[str, str]]] = []
         for ti, ct in enumerate(rulebook.topics):
-            groups_of: dict[int, list[int]] = {}
-            for gi, g in enumerate(ct.groups):
+            labels: dict[str, list[str]] = {}
+            for g in ct.groups:
+                labels.setdefault(g.role, []).append(g.label)
+            self._labels.append(labels)
+            venue = frozenset(t for g in ct.groups if g.role == "venue" for t in g.terms)
+            needed = [frozenset(g.terms) for g in ct.groups if g.role == "all"]
+            if needed:
+                needed[0] = needed[0] | venue
+            self._needed.append(needed)
+            self._shortcut.append(frozenset(t for g in ct.groups if g.role == "pairs" for t in g.terms))
+            role_of: dict[int, tuple[str, str]] = {}
+            for g in ct.groups:
                 for t in g.terms:
-                    groups_of.setdefault(t, []).append(gi)
-                    if g.role in ("all", "any"):
-                        self._term_topics.setdefault(t, set()).add(ti)
-            self._term_groups.append(groups_of)
-        self._cache: dict[str, tuple[int, ...]] = {}
+                    role_of.setdefault(t, (g.label, g.role))
+            self._role_of.append(role_of)
+            roles: dict[int, list[tuple[str, int]]] = {}
+            counters: dict[str, int] = {}
+            for g in ct.groups:
+                pos = counters.get(g.role, 0)
+                counters[g.role] = pos + 1
+                for t in g.terms:
+                    if (g.role, pos) not in roles.setdefault(t, []):     # a term listed twice counts once
+                        roles[t].append((g.role, pos))
+                    if g.role in ("all", "any", "pairs"):
+                        self._touch.setdefault(t, set()).add(ti)
+            self._roles.append(roles)
 
-    # ---- scanning ----------------------------------------------------------------------
-    def _candidates(self, raw: str) -> tuple[int, ...]:
-        norm = _strip_possessive(raw)
-        found = list(self._exact.get(norm, ()))
-        for length in self._prefix_lengths:
-            if length > len(norm):
-                break
-            found.extend(self._prefix.get(norm[:length], ()))
-        result = tuple(found)
-        if len(self._cache) > _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[raw] = result
-        return result
-
-    def _tokens(self, text: str) -> tuple[list[str], Optional[list[int]], Optional[list[int]], Optional[list[str]]]:
-        """Normalised tokens of a field, with their offsets, or the parts to compute them.
-
-        The fast path splits the whole folded text once (C speed) and works the offsets
-        out only if a term fires; the slow path normalises word by word.
-        """
-        folded = _fast_fold(text)
-        if folded is not None:
-            parts = _SPLIT_RE.split(folded)
-            return parts[1::2], None, None, parts
-        norms, starts, ends = [], [], []
-        for m in TOKEN_RE.finditer(text):
-            norm = normalize_word(m.group())
-            if norm:
-                # keep the possessive for _strip_possessive, as the fast path does
-                norms.append(norm + ("'s" if m.group().lower().endswith(("'s", "’s")) else ""))
-                starts.append(m.start())
-                ends.append(m.end())
-        return norms, starts, ends, None
-
-    def scan(self, fields: Mapping[str, str]) -> list[Hit]:
-        hits: list[Hit] = []
-        base = 0
-        terms = self.terms
-        cache = self._cache
-        for name in FIELD_ORDER:
-            text = fields.get(name)
-            if not text:
-                continue
-            norms, starts, ends, parts = self._tokens(text)
-            n_tokens = len(norms)
-            for i, tok in enumerate(norms):
-                cands = cache.get(tok)
-                if cands is None:
-                    cands = self._candidates(tok)
-                if not cands:
-                    continue
-                if starts is None:
-                    acc = list(accumulate(map(len, parts)))
-                    starts, ends = acc[0::2][:n_tokens], acc[1::2]
-                for idx in cands:
-                    term = terms[idx]
-                    words = term.words
-                    if i + len(words) > n_tokens:
-                        continue
-                    for k, wp in enumerate(words):
-                        j = i + k
-                        upper = wp.acronym and _is_upper(text[starts[j]:ends[j]])
-                        if not wp.matches(_strip_possessive(norms[j]), upper):
-                            break
-                        if k and not gap_allows(text[ends[j - 1]:starts[j]], term.joins[k - 1]):
-                            break
-                    else:
-                        hits.append(Hit(idx, name, starts[i], ends[i + len(words) - 1], base + i))
-            if self._regex:
-                if starts is None:
-                    acc = list(accumulate(map(len, parts)))
-                    starts = acc[0::2][:n_tokens]
-                for idx in self._regex:
-                    for m in terms[idx].regex.finditer(text):
-                        s, e = m.start(1), m.end(1)
-                        if e <= s:
-                            continue
-                        pos = bisect.bisect_right(starts, s) - 1
-                        hits.append(Hit(idx, name, s, e, base + max(pos, 0)))
-            base += _FIELD_GAP
-        return hits
-
-    # ---- deciding topics ---------------------------------------------------------------
+    # ---- public ------------------------------------------------------------------------
     def match(self, fields: Mapping[str, str], topic_ids: Optional[Iterable[str]] = None) -> list[TopicMatch]:
-        hits = self.scan(fields)
-        if not hits:
-            return []
+        return [self._to_match(d, item, hits) for d, item, hits in self._decisions(fields, topic_ids, True)]
+
+    def explain(self, fields: Mapping[str, str], topic_ids: Optional[Iterable[str]] = None) -> list[Decision]:
+        """A decision for every topic (or those asked), matched or not, with its reason."""
+        return [d for d, _, _ in self._decisions(fields, topic_ids, only_matches=False)]
+
+    # ---- deciding ----------------------------------------------------------------------
+    def _decisions(self, fields: Mapping[str, str], topic_ids: Optional[Iterable[str]],
+                   only_matches: bool) -> list[tuple[Decision, _Item, list[Hit]]]:
+        item = _Item(fields)
+        hits = [h for h in self.scanner.scan(fields) if h.start >= item.dateline.get(h.field, 0)]
+        wanted = set(topic_ids) if topic_ids is not None else None
         by_term: dict[int, list[Hit]] = {}
         for h in hits:
             by_term.setdefault(h.term, []).append(h)
-        wanted = set(topic_ids) if topic_ids is not None else None
-        touched = set()
-        for t in by_term:
-            touched |= self._term_topics.get(t, set())
+        present = by_term.keys()
         out = []
-        for ti in sorted(touched):
-            ct = self.rulebook.topics[ti]
+        for ti, ct in enumerate(self.rulebook.topics):
             if wanted is not None and ct.topic.id not in wanted:
                 continue
-            m = self._decide(ct, self._term_groups[ti], by_term, fields)
-            if m is not None:
-                out.append(m)
+            if only_matches and not (self._shortcut[ti] & present) and not all(
+                    need & present for need in self._needed[ti]):
+                continue                                   # some `all` entry has no candidate at all
+            if not only_matches and not any(ti in self._touch.get(t, ()) for t in present):
+                out.append((Decision(ct.topic.id, False, "no term of the topic in the item"), item, hits))
+                continue
+            d = self._decide(ti, ct, by_term, item)
+            if d.matched or not only_matches:
+                out.append((d, item, hits))
         return out
 
-    def _decide(self, ct: CompiledTopic, groups_of: dict[int, list[int]], by_term: dict[int, list[Hit]],
-                fields: Mapping[str, str]) -> Optional[TopicMatch]:
+    def _groups(self, ti: int, ct: CompiledTopic, by_term: dict[int, list[Hit]]) -> _Groups:
         topic = ct.topic
         allowed = set(topic.fields) | {"text"}
-        # bucket the item's hits by the topic's groups: one pass over the terms that fired
-        buckets: list[list[Hit]] = [[] for _ in ct.groups]
-        for t, hs in by_term.items():
-            for gi in groups_of.get(t, ()):
-                buckets[gi].extend(hs)
-        masks = [h for gi, g in enumerate(ct.groups) if g.role == "ignore" for h in buckets[gi]]
-        kept = {}
-        for gi, g in enumerate(ct.groups):
-            hs = [h for h in buckets[gi] if h.field in allowed]
-            if masks and g.role != "ignore":
-                hs = [h for h in hs if not any(m.field == h.field and m.start <= h.start and h.end <= m.end
-                                              for m in masks)]
-            kept[id(g)] = hs
-
-        def group_hits(g: Group) -> list[Hit]:
-            return kept[id(g)]
-
-        for g in ct.of_role("none"):
-            if group_hits(g):
-                return None
-        all_groups = [(g, group_hits(g)) for g in ct.of_role("all")]
-        if any(not hs for _, hs in all_groups):
-            return None
-        any_groups = [(g, group_hits(g)) for g in ct.of_role("any")]
-        if any_groups and not any(hs for _, hs in any_groups):
-            return None
-        if topic.near is not None and len(all_groups) > 1:
-            if _min_window([hs for _, hs in all_groups]) > topic.near:
-                return None
-        score = 0.0
-        core: list[Hit] = []        # what the topic is about: the `all` entries (or `any` alone)
-        context: list[Hit] = []     # `any` entries that only confirm an `all` match
-        for role, groups in (("all", all_groups), ("any", any_groups)):
-            for g, hs in groups:
-                if hs:
-                    # a mention in the title counts twice: it says what the item is about
-                    mentions = len(hs) + sum(1 for h in hs if h.field == "title")
-                    score += g.weight * min(3.0, 1.0 + 0.25 * (mentions - 1))
-                    (context if role == "any" and all_groups else core).extend(hs)
-        if score < topic.min_score:
-            return None
-        order = lambda h: (FIELD_ORDER.index(h.field), h.start, h.end)  # noqa: E731
-        core = sorted(set(core), key=order)
-        context = sorted(set(context) - set(core), key=order)
-        return TopicMatch(topic.id, round(score, 3), core + context,
-                          self._evidence(ct, score, core, context, fields))
-
-    def _terms_of(self, hits: list[Hit]) -> list[str]:
-        out = []
-        for h in hits:
-            t = self.terms[h.term].text
-            if t not in out:
-                out.append(t)
+        labels = self._labels[ti]
+        out = _Groups([[] for _ in labels.get("all", ())], [[] for _ in labels.get("any", ())],
+                      [], [], [], [], [], [], [])
+        roles = self._roles[ti]
+        mine = [(t, hs, roles[t]) for t, hs in by_term.items() if t in roles]
+        ignores = [h for t, hs, rs in mine if any(r == "ignore" for r, _ in rs) for h in hs if h.field in allowed]
+        for t, hs, term_roles in mine:
+            own = any(r in ("all", "pairs") for r, _ in term_roles)
+            for h in hs:
+                if h.field not in allowed:
+                    continue
+                cover = next((m for m in ignores if m is not h and m.field == h.field and m.start <= h.start
+                              and h.end <= m.end), None) if ignores else None
+                self._sort(out, h, term_roles, own, cover)
         return out
 
-    def _evidence(self, ct: CompiledTopic, score: float, core: list[Hit], context: list[Hit],
-                  fields: Mapping[str, str]) -> Evidence:
-        role_of: dict[int, tuple[str, str]] = {}
-        for g in ct.groups:
-            for t in g.terms:
-                role_of.setdefault(t, (g.label, g.role))
+    @staticmethod
+    def _sort(out: "_Groups", h: Hit, term_roles: list[tuple[str, int]], own: bool, cover: Optional[Hit]) -> None:
+        """Put a hit into every group of the topic its term belongs to."""
+        for role, pos in term_roles:
+            if role == "ignore":
+                continue
+            if cover is not None:
+                out.masked.append((h, cover))
+            elif role in ("all", "any"):
+                getattr(out, role)[pos].append(h)
+            elif role in ("crowd", "lists") and own:
+                continue                                   # the topic's own sides are not a crowd
+            else:
+                getattr(out, role).append(h)
 
-        def view(h: Hit) -> HitView:
-            group, role = role_of.get(h.term, ("", "all"))
-            return HitView(self.terms[h.term].text, group, role, h.field, h.start, h.end,
-                           fields[h.field][h.start:h.end])
+    def _label(self, ct: CompiledTopic, role: str, pos: int) -> str:
+        return [g for g in ct.groups if g.role == role][pos].label
 
-        shown = core[:MAX_HITS] + context[:MAX_CONTEXT_HITS]
-        return Evidence(topic=ct.topic.id, score=round(score, 3), terms=tuple(self._terms_of(core + context)),
-                        hits=tuple(view(h) for h in shown), snippet=make_snippet(core + context, fields),
-                        rules_version=self.rulebook.version)
+    def _decide(self, ti: int, ct: CompiledTopic, by_term: dict[int, list[Hit]], item: _Item) -> Decision:
+        d = self._decide_groups(ti, ct, self._groups(ti, ct, by_term), item)
+        return d
+
+    def _decide_groups(self, ti: int, ct: CompiledTopic, g: _Groups, item: _Item) -> Decision:
+        topic = ct.topic
+        tid = topic.id
+        if g.none:
+            h = g.none[0]
+            return Decision(tid, False, f"rejected: '{self.terms[h.term].text}' ({self._text(item, h)}) is under none")
+        if not g.all:                                          # an `any`-only topic: anywhere counts
+            found = [h for hs in g.any for h in hs] + g.pairs
+            if not found:
+                return Decision(tid, False, "no term of any entry")
+            return self._scored(tid, ct, g, found, None, "item", item, "an `any` term")
+        missing = [i for i, hs in enumerate(g.all) if not hs and not (i == 0 and g.venue)]
+        if missing and not g.pairs:
+            i = missing[0]
+            label = self._label(ct, "all", i)
+            masked = [(h, m) for h, m in g.masked if any(r == ("all", i) for r in self._roles[ti].get(h.term, ()))]
+            if masked:
+                h, m = masked[0]
+                return Decision(tid, False, f"no '{label}' term: '{self._text(item, h)}' is inside "
+                                            f"'{self._text(item, m)}', which counts for nothing (ignore)")
+            return Decision(tid, False, f"no '{label}' term")
+        if topic.near is not None and len(g.all) > 1 and not g.pairs:
+            if _min_window([[_pos(h) for h in hs] for hs in g.all]) > topic.near:
+                return Decision(tid, False, f"the {len(g.all)} entries are not within {topic.near} words")
+        if topic.within == "item":
+            if g.any and not any(g.any) and not g.pairs:
+                return Decision(tid, False, f"no '{self._label(ct, 'any', 0)}' term (relation)")
+            found = [h for hs in g.all for h in hs] + [h for hs in g.any for h in hs] + g.pairs
+            return self._scored(tid, ct, g, found, None, "item", item, "every entry in the item")
+        return self._decide_units(tid, ct, g, item)
+
+    def _decide_units(self, tid: str, ct: CompiledTopic, g: _Groups, item: _Item) -> Decision:
+        topic = ct.topic
+        n_all = len(g.all)
+        has: dict[Unit, set[int]] = {}
+        for i, hs in enumerate(g.all):
+            for h in hs:
+                has.setdefault(item.unit(h), set()).add(i)
+        pair_units = {item.unit(h) for h in g.pairs}
+        rel_units = {item.unit(h) for hs in g.any for h in hs} | pair_units
+        crowd: dict[Unit, set[int]] = {}
+        for h in g.crowd:
+            crowd.setdefault(item.unit(h), set()).add(h.term)
+        vetoed = {item.unit(h) for h in g.veto}
+        # "in Minsk" stands for the first side where no other country is named
+        venue_units = {item.unit(h) for h in g.venue}
+        for u in venue_units:
+            if not crowd.get(u):
+                has.setdefault(u, set()).add(0)
+        need_rel = bool(g.any)
+        # a relation term in the title counts for any sentence, unless the title is a
+        # round-up of several clauses ("Belarus passes budget; China's exports grow")
+        title_rel = TITLE in rel_units and item.title_clauses() == 1
+        candidates = [u for u in set(has) | pair_units if len(has.get(u, ())) == n_all or u in pair_units]
+        if topic.within == "title":
+            candidates = [u for u in candidates if u[0] == "title"]
+        if not candidates:
+            where = {self._label(ct, "all", i): sorted({_describe(u) for u, s in has.items() if i in s})
+                     for i in range(n_all)}
+            spread = "; ".join(f"'{k}' in {', '.join(v)}" for k, v in where.items())
+            scope = "the title" if topic.within == "title" else "one sentence or the title"
+            return Decision(tid, False, f"not in {scope}: {spread}")
+        listed = self._enumerated(g, item)
+        ok = []
+        why_not = ""
+        for u in sorted(candidates, key=_order):
+            if u in listed and u not in pair_units:
+                why_not = why_not or (f"{_describe(u)} lists '{self._label(ct, 'all', 0)}' among three or more "
+                                      f"countries or bodies: a list, not a relation")
+                continue
+            if need_rel and not (u in rel_units or title_rel):
+                why_not = why_not or (f"no '{self._label(ct, 'any', 0)}' term (relation) in {_describe(u)} "
+                                      f"where the entries meet, nor in the title")
+                continue
+            if u in vetoed and u not in pair_units:
+                why_not = why_not or f"{_describe(u)} has a term under veto (a result, not a relation)"
+                continue
+            if len(crowd.get(u, ())) > topic.crowd_max and u not in pair_units:
+                why_not = why_not or (f"{_describe(u)} names {len(crowd[u])} other countries: a list, not a "
+                                      f"relation (crowd_max {topic.crowd_max})")
+                continue
+            ok.append(u)
+        if not ok:
+            return Decision(tid, False, why_not)
+        best = next((u for u in ok if item.in_lede(u)), None)
+        if item.title_clauses() >= 3 and not any(u[0] == "title" for u in ok):
+            return Decision(tid, False, f"only in the body ({_describe(ok[0])}) of a round-up (its title joins "
+                                        f"{item.title_clauses()} unrelated news)")
+        if best is None:
+            # only deep in the body: the title must not be about the other side alone
+            title_groups = set().union(*(v for u, v in has.items() if u[0] == "title"))
+            if title_groups and 0 not in title_groups and not any(u[0] == "title" for u in pair_units):
+                labels = ", ".join(self._label(ct, "all", i) for i in sorted(title_groups))
+                return Decision(tid, False, f"only deep in the body ({_describe(ok[0])}) while the title is about "
+                                            f"'{labels}' without '{self._label(ct, 'all', 0)}': the story's subject "
+                                            f"is elsewhere")
+            best = ok[0]
+        deciding = [h for hs in g.all for h in hs if item.unit(h) == best] + \
+                   [h for h in g.pairs + g.venue if item.unit(h) == best]
+        rel = [h for hs in g.any for h in hs if item.unit(h) == best] or \
+              [h for hs in g.any for h in hs if item.unit(h) == TITLE]
+        where = "title" if best[0] == "title" else "sentence"
+        why = "in the title" if best[0] == "title" else f"in {_describe(best)}"
+        return self._scored(tid, ct, g, deciding + rel, best, where, item, why)
+
+    def _enumerated(self, g: _Groups, item: _Item) -> set[Unit]:
+        """Units where the first side is one name in an enumeration of three or more
+        ("sanctions against Russia, Belarus, Iran and the DPRK")."""
+        names = sorted([h for hs in g.all for h in hs] + g.crowd + g.lists + g.venue,
+                       key=lambda h: (FIELD_ORDER.index(h.field), h.start))
+        anchors = {id(h) for h in g.all[0]} if g.all else set()
+        listed: set[Unit] = set()
+        run: list[Hit] = []
+        for h in names:
+            if run and (run[-1].start, run[-1].end) == (h.start, h.end):
+                continue                                   # one word, two roles
+            if run and run[-1].field == h.field and _SEPARATOR.match(item.gap(run[-1], h)):
+                run.append(h)
+            else:
+                run = [h]
+            if len(run) >= 3 and any(id(x) in anchors for x in run):
+                listed |= {item.unit(x) for x in run}
+        return listed
+
+    # ---- evidence ----------------------------------------------------------------------
+    def _scored(self, tid: str, ct: CompiledTopic, g: _Groups, deciding: list[Hit], unit: Optional[Unit],
+                where: str, item: _Item, why: str) -> Decision:
+        topic = ct.topic
+        weights = {grp.label: grp.weight for grp in ct.groups}
+        score = 0.0
+        for role, lists in (("all", g.all), ("any", g.any)):
+            for i, hs in enumerate(lists):
+                if hs:
+                    mentions = len(hs) + sum(1 for h in hs if h.field == "title")
+                    score += weights.get(self._label(ct, role, i), 1.0) * min(3.0, 1.0 + 0.25 * (mentions - 1))
+        score += 2.0 * len(g.pairs) if g.pairs else 0.0
+        score = round(score, 3)
+        if score < topic.min_score:
+            return Decision(tid, False, f"score {score} is below min_score {topic.min_score}")
+        return Decision(tid, True, f"matched {why}", unit, _ordered(deciding), score, where, g)
+
+    def _to_match(self, d: Decision, item: _Item, hits: list[Hit]) -> TopicMatch:
+        ti, ct = next((i, c) for i, c in enumerate(self.rulebook.topics) if c.topic.id == d.topic_id)
+        g = d.groups
+        assert g is not None
+        others = [h for hs in g.all for h in hs] + [h for hs in g.any for h in hs] + g.pairs
+        deciding = d.deciding
+        rest = [h for h in _ordered(others) if h not in set(deciding)]
+        shown = (deciding + rest)[:MAX_HITS]
+        role_of = self._role_of[ti]
+        views = tuple(HitView(self.terms[h.term].text, role_of.get(h.term, ("", "all"))[0],
+                              role_of.get(h.term, ("", "all"))[1], h.field, h.start, h.end,
+                              item.fields[h.field][h.start:h.end]) for h in shown)
+        terms: list[str] = []
+        for h in deciding + rest:
+            t = self.terms[h.term].text
+            if t not in terms:
+                terms.append(t)
+        snippet = self._snippet(item, d.unit, deciding, shown)
+        ev = Evidence(topic=d.topic_id, score=d.score, terms=tuple(terms), hits=views, snippet=snippet,
+                      rules_version=self.rulebook.version, where=d.where)
+        return TopicMatch(d.topic_id, d.score, shown, ev)
+
+    def _snippet(self, item: _Item, unit: Optional[Unit], deciding: list[Hit], shown: list[Hit]) -> Snippet:
+        # show the sentence that decided; for the title (shown anyway), the lede with its hits
+        if unit is not None and unit[0] != "title":
+            text, start, end = item.unit_text(unit)
+            return _window(text, start, end, [h for h in shown if h.field == unit[0]])
+        for name in ("summary", "body", "text"):
+            if name in item.fields:
+                in_field = [h for h in shown if h.field == name]
+                if in_field or (unit is not None and unit[0] == "title"):
+                    text = item.fields[name]
+                    first = in_field[0].start if in_field else 0
+                    start = max(0, first - 80)
+                    return _window(text, start, min(len(text), start + SNIPPET_CHARS), in_field)
+        if "title" in item.fields:
+            text = item.fields["title"]
+            return _window(text, 0, len(text), [h for h in shown if h.field == "title"])
+        return Snippet(None, "")
+
+    def _text(self, item: _Item, h: Hit) -> str:
+        return item.fields[h.field][h.start:h.end]
 
 
-def _min_window(groups: list[list[Hit]]) -> int:
-    """Smallest span of word positions holding at least one hit of every group."""
-    events = sorted((h.pos, gi) for gi, hs in enumerate(groups) for h in hs)
+def _window(text: str, start: int, end: int, hits: list[Hit]) -> Snippet:
+    end = min(end, start + SNIPPET_CHARS, len(text))
+    if start > 0:
+        space = text.find(" ", start, start + 40)
+        start = space + 1 if space >= 0 and not any(h.start < space + 1 <= h.end for h in hits) else start
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > start and not any(h.start < space < h.end for h in hits) else end
+    marks = tuple(sorted((h.start - start, h.end - start) for h in hits if h.start >= start and h.end <= end))
+    field_name = next((h.field for h in hits), None)
+    return Snippet(field_name, text[start:end].strip(), marks, start > 0, end < len(text))
+
+
+def _ordered(hits: list[Hit]) -> list[Hit]:
+    seen: set[Hit] = set()
+    out = []
+    for h in sorted(hits, key=lambda h: (FIELD_ORDER.index(h.field), h.start, h.end)):
+        if h not in seen:
+            seen.add(h)
+            out.append(h)
+    return out
+
+
+def _order(u: Unit) -> tuple[int, int]:
+    return (FIELD_ORDER.index(u[0]), u[1])
+
+
+def _describe(u: Unit) -> str:
+    if u == TITLE:
+        return "the title"
+    if u[0] == "title":
+        return f"part {u[1] + 1} of the title"
+    return f"{u[0]} sentence {u[1] + 1}"
+
+
+def _pos(h: Hit) -> int:
+    return FIELD_ORDER.index(h.field) * _FIELD_GAP + h.start // 6      # about a word per six characters
+
+
+def _min_window(groups: list[list[int]]) -> int:
+    """Smallest span of positions holding at least one of every group."""
+    events = sorted((p, gi) for gi, ps in enumerate(groups) for p in ps)
     need = len(groups)
     counts = [0] * need
     covered = 0
@@ -307,35 +488,3 @@ def _min_window(groups: list[list[Hit]]) -> int:
                 covered -= 1
             left += 1
     return best
-
-
-SNIPPET_CHARS = 280
-
-
-def make_snippet(hits: list[Hit], fields: Mapping[str, str]) -> Snippet:
-    """A window of text around the hits, with highlight offsets relative to the window.
-
-    Prefers the summary or body (the title is shown anyway), and the field where most
-    distinct terms fired.
-    """
-    def rank(name: str) -> tuple:
-        distinct = len({h.term for h in hits if h.field == name})
-        return (distinct, name != "title", -FIELD_ORDER.index(name))
-
-    present = {h.field for h in hits}
-    if not present:
-        return Snippet(None, "")
-    name = max(present, key=rank)
-    text = fields[name]
-    in_field = [h for h in hits if h.field == name]
-    first = in_field[0].start
-    start = max(0, first - 80)
-    if start > 0:
-        space = text.find(" ", start)
-        start = space + 1 if 0 <= space < first else start
-    end = min(len(text), start + SNIPPET_CHARS)
-    if end < len(text):
-        space = text.rfind(" ", start, end)
-        end = space if space > max(in_field[0].end, start) else end
-    marks = tuple((h.start - start, h.end - start) for h in in_field if h.start >= start and h.end <= end)
-    return Snippet(name, text[start:end], marks, start > 0, end < len(text))

@@ -3,15 +3,26 @@
 ``terms`` are named lists of terms; a topic combines entries, each a term-list name or an
 inline list of terms:
 
-* ``all``: every entry must match;  ``any``: at least one entry must match;
-* ``none``: no entry may match;  ``ignore``: phrases blanked out before matching, so
-  "Minsk Group" (Karabakh) does not count as a Belarus mention while the rest of the
-  item is still read;
-* ``near: N``: the ``all`` entries must occur within N words of each other;
+* ``all``: every entry must match — in the title or within one sentence (``within``);
+* ``any``: at least one entry must match — with ``all``, in that same sentence or the title;
+* ``pairs``: terms that name both sides at once (Belarus–Iran, белорусско-китайский, Great
+  Stone): a pair in a sentence stands for every ``all`` entry and the ``any`` there;
+* ``none``: no entry may match anywhere;
+* ``ignore``: phrases that count for nothing ("Minsk Group"): a term inside them is not read;
+* ``crowd`` and ``crowd_max``: a sentence naming more than ``crowd_max`` of these (other
+  countries) is a list — members, signatories, sanctions — and pairs nothing;
+* ``lists``: more names (countries) that, with the first side in an enumeration of three
+  or more ("Afghanistan, Belarus and Mongolia"), make a sentence a list (so do ``crowd``
+  names);
+* ``venue``: phrases naming the first ``all`` side only as a place ("in Minsk"): they stand
+  for it in a sentence that names no other country (else others are meeting there);
+* ``veto``: a sentence with one of these (sports results, prizes) pairs nothing;
+* ``within``: ``sentence`` (default), ``title`` or ``item``;
+* ``near: N``: the ``all`` entries within N words of each other;
 * ``fields``: which of title, summary, body are read (default all three);
 * ``weights`` (term-list name → weight) and ``min_score``.
 
-Compilation checks everything and raises RuleError with the settings location.
+Compilation checks everything and raises RuleErrors with the settings locations.
 """
 
 from __future__ import annotations
@@ -42,6 +53,13 @@ class Topic(BaseModel):
     any: list[Entry] = Field(default_factory=list)
     none: list[Entry] = Field(default_factory=list)
     ignore: list[Entry] = Field(default_factory=list)
+    pairs: list[Entry] = Field(default_factory=list)
+    venue: list[Entry] = Field(default_factory=list)
+    veto: list[Entry] = Field(default_factory=list)
+    crowd: list[Entry] = Field(default_factory=list)
+    lists: list[Entry] = Field(default_factory=list)
+    crowd_max: int = Field(default=2, ge=0, le=100)
+    within: Literal["sentence", "title", "item"] = "sentence"
     near: Optional[int] = Field(default=None, ge=1, le=10000)
     fields: list[Literal["title", "summary", "body"]] = Field(default_factory=lambda: list(FIELDS))
     weights: dict[str, float] = Field(default_factory=dict)
@@ -63,7 +81,7 @@ class Topic(BaseModel):
 class Group:
     """One entry of a topic, compiled: the indices of its terms."""
 
-    role: str                     # all | any | none | ignore
+    role: str                     # all | any | none | ignore | pairs | venue | veto | crowd
     label: str                    # term-list name, or the inline terms joined
     terms: list[int]
     weight: float = 1.0
@@ -136,7 +154,7 @@ def compile_rules(term_lists: dict[str, list[str]], topics: list[Topic]) -> Rule
             if name not in term_lists:
                 errors.append(RuleError(("topics", ti, "weights", name), f"weight for unknown term list '{name}'"))
         ct = CompiledTopic(topic=topic)
-        for role in ("all", "any", "none", "ignore"):
+        for role in ("all", "any", "none", "ignore", "pairs", "venue", "veto", "crowd", "lists"):
             for ei, entry in enumerate(getattr(topic, role)):
                 loc = ("topics", ti, role, ei)
                 if isinstance(entry, str):

@@ -128,6 +128,32 @@ def cmd_test_rule(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from newswatch.alerts.evaluation import CaseFileError, evaluate, load_cases
+
+    cfg = config(args)
+    if args.settings:
+        cfg = load_config(args.settings, text=read_settings_file(Path(args.settings)))
+    cases = []
+    try:
+        for path in args.cases:
+            cases += load_cases(path)
+    except CaseFileError as exc:
+        raise UsageError(str(exc)) from None
+    if args.topic and args.topic not in cfg.topics:
+        raise UsageError(f"unknown topic '{args.topic}'; known: {', '.join(cfg.topics)}")
+    cases = [c for c in cases if (not args.lang or c.lang == args.lang) and (not args.split or c.split == args.split)
+             and (not args.kind or c.kind == args.kind)]
+    if not cases:
+        raise UsageError("no case left after the filters")
+    report = evaluate(Matcher(cfg.rulebook), cases, [args.topic] if args.topic else None)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+    else:
+        print(report.text(details=not args.summary))
+    return EXIT_OK
+
+
 def cmd_rematch(args: argparse.Namespace) -> int:
     with runtime(args) as rt:
         stats = match_stored_items(rt.alerts_repo, rt.matcher, since=since(args.since), all_items=True)
@@ -155,6 +181,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--settings", metavar="DRAFT.yaml", help="compare with the rules in another settings file")
     c.add_argument("--limit", type=int, default=50, help="items listed at most")
     c.set_defaults(func=cmd_test_rule)
+
+    c = sub.add_parser("eval", help="precision and recall of the topics on labelled cases", formatter_class=Formatter,
+                       description="Score the topics on labelled case files (TSV: id split lang kind topics title\n"
+                                   "text url class note): precision and recall per topic, language and kind, then\n"
+                                   "every false alarm and miss with the reason (see docs/rules.md).")
+    c.add_argument("cases", nargs="+", metavar="CASES.tsv", help="case files (.tsv, or .jsonl)")
+    c.add_argument("--topic", metavar="ID", help="only this topic")
+    c.add_argument("--lang", metavar="xx", help="only cases in this language (en, ru, be)")
+    c.add_argument("--split", metavar="NAME", help="only this split (dev or test)")
+    c.add_argument("--kind", choices=["headline", "item"], help="only headlines, or only whole items")
+    c.add_argument("--settings", metavar="DRAFT.yaml", help="evaluate the rules of another settings file")
+    c.add_argument("--summary", action="store_true", help="the figures only, no list of mistakes")
+    c.add_argument("--json", action="store_true", help="the report as JSON")
+    c.set_defaults(func=cmd_eval)
 
     c = sub.add_parser("rematch", help="apply the current rules to stored items", formatter_class=Formatter,
                        description="Re-match stored items with the current rules (new matches are delivered\n"

@@ -131,11 +131,11 @@ def test_evidence_points_at_the_original_text():
     (m,) = Matcher(rb).match({"summary": text})
     ev = m.evidence
     assert ev.topic == "t" and ev.rules_version == rb.version
-    assert [h.text for h in ev.hits] == ["Лукашэнка", "Іран", "Belarus’s", "Tehran"]
+    assert [h.text for h in ev.hits] == ["Лукашэнка", "Іран", "Belarus", "Tehran"]
     for h in ev.hits:
         assert text[h.start:h.end] == h.text
     snip = ev.snippet
-    assert [snip.text[s:e] for s, e in snip.highlights] == ["Лукашэнка", "Іран", "Belarus’s", "Tehran"]
+    assert [snip.text[s:e] for s, e in snip.highlights] == ["Лукашэнка", "Іран", "Belarus", "Tehran"]
     assert set(ev.terms) == {"Лукашэнк*", "Іран", "Belarus", "Tehran"}
 
 
