@@ -17,9 +17,10 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 from newswatch.alerts.matcher import Matcher
 
@@ -97,6 +98,12 @@ class Counts:
     def recall(self) -> float:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
+    def row(self) -> str:
+        """precision, recall, tp, fp, fn — a figure with nothing to measure is shown as '-'."""
+        p = f"{self.precision:>9.3f}" if self.tp + self.fp else f"{'-':>9}"
+        r = f"{self.recall:>7.3f}" if self.tp + self.fn else f"{'-':>7}"
+        return f"{p} {r} {self.tp:>4} {self.fp:>4} {self.fn:>4}"
+
     def add(self, want: bool, got: bool) -> None:
         if want and got:
             self.tp += 1
@@ -131,11 +138,11 @@ class Report:
         lines.append(f"{'topic':<16} {'precision':>9} {'recall':>7}   tp   fp   fn")
         for t in self.topics:
             c = self.per_topic[t]
-            lines.append(f"{t:<16} {c.precision:>9.3f} {c.recall:>7.3f} {c.tp:>4} {c.fp:>4} {c.fn:>4}")
+            lines.append(f"{t:<16} {c.row()}")
         for title, table in (("language", self.per_lang), ("kind", self.per_kind)):
             for key in sorted(table):
                 c = table[key]
-                lines.append(f"{title} {key:<9} {c.precision:>9.3f} {c.recall:>7.3f} {c.tp:>4} {c.fp:>4} {c.fn:>4}")
+                lines.append(f"{title + ' ' + key:<16} {c.row()}")
         if details and self.mistakes:
             lines.append("")
             for m in self.mistakes[:limit]:

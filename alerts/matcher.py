@@ -15,14 +15,17 @@ schedule): there the story's subject is elsewhere.
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional
+from typing import Optional
 
 from newswatch.alerts.evidence import Evidence, HitView, Snippet
-from newswatch.alerts.rules import CompiledTopic, Rulebook
-from newswatch.alerts.scanner import FIELD_ORDER, Hit, Scanner
+from newswatch.alerts.rules import FIELDS, CompiledTopic, Rulebook
+from newswatch.alerts.scanner import FIELD_ORDER, Gate, Hit, Scanner, covering
 from newswatch.alerts.sentences import Sentences
+from newswatch.alerts.text import Folded, fold
 
 LEDE = 2                         # sentences of the summary (and of the body) that form the lede
 MAX_HITS = 60                    # hits kept in the evidence of one match
@@ -31,6 +34,7 @@ _FIELD_GAP = 100_000             # keeps `near` from spanning two fields
 # what stands between two names of an enumeration: "Russia, Belarus, Iran and the DPRK"
 _SEPARATOR = re.compile(r"^\s*(,|,?\s*(and|or|и|или|і|ці|та|also|а также)(\s+the)?)\s*$", re.I)
 
+_ROLES = ("pairs", "venue", "veto", "none", "crowd", "lists")   # the buckets after `all` and `any`
 Unit = tuple[str, int]           # (field, sentence index); ("title", 0) is the title
 TITLE: Unit = ("title", 0)
 
@@ -54,7 +58,11 @@ class Decision:
     deciding: list[Hit] = field(default_factory=list)
     score: float = 0.0
     where: str = "item"
-    groups: Optional["_Groups"] = field(default=None, repr=False, compare=False)
+    groups: Optional[_Groups] = field(default=None, repr=False, compare=False)
+    fields: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def text_of(self, h: Hit) -> str:
+        return self.fields[h.field][h.start:h.end]
 
 
 # "MINSK, 20 August (BelTA) – …", "TEHRAN, Mar. 13 (IRNA) -- …", "ТЯНЬЦЗИНЬ, 1 сентября (БЕЛТА) – …":
@@ -75,8 +83,8 @@ class _Item:
     def __init__(self, fields: Mapping[str, str]):
         self.fields = {k: v for k, v in fields.items() if v}
         self._sentences: dict[str, Sentences] = {}
-        self._units: dict[tuple[str, int], Unit] = {}
         self.dateline = {k: dateline_end(v) for k, v in self.fields.items() if k != "title"}
+        self.covered: dict[Hit, set[int]] = {}     # hit → terms of longer hits around it
 
     def _split(self, name: str) -> Sentences:
         s = self._sentences.get(name)
@@ -84,13 +92,15 @@ class _Item:
             s = self._sentences[name] = Sentences(self.fields[name])
         return s
 
-    def unit(self, h: Hit) -> Unit:
-        """The clause a hit stands in: terms must meet in one (a sentence, or part of one)."""
-        key = (h.field, h.start)
-        u = self._units.get(key)
-        if u is None:
-            u = self._units[key] = (h.field, self._split(h.field).clause(h.start))
-        return u
+    def placed(self, hits: list[Hit]) -> list[Hit]:
+        """The hits after each field's dateline, each with the clause it stands in."""
+        out: list[Hit] = []
+        for name in {h.field for h in hits}:
+            clauses = self._split(name).clauses
+            skip = self.dateline.get(name, 0)
+            out.extend(Hit(h.term, name, h.start, h.end, bisect.bisect_right(clauses, h.start) - 1)
+                       for h in hits if h.field == name and h.start >= skip)
+        return out
 
     def unit_text(self, unit: Unit) -> tuple[str, int, int]:
         """(field text, start, end) of the sentence that holds a unit."""
@@ -169,6 +179,80 @@ class Matcher:
                     if g.role in ("all", "any", "pairs"):
                         self._touch.setdefault(t, set()).add(ti)
             self._roles.append(roles)
+        self._slots = [self._topic_slots(ct) for ct in rulebook.topics]
+        self._index = {ct.topic.id: i for i, ct in enumerate(rulebook.topics)}
+        # Longest match wins across the rulebook ("cooperation" in "Shanghai Cooperation
+        # Organization" is no relation for any topic), except that a venue phrase ("in
+        # Minsk") covers the place name only for the topics that list it as their venue.
+        used = set().union(*(set(slots) | ignore for slots, ignore, _, _ in self._slots)) if self._slots else set()
+        venue_only = {t for ct in rulebook.topics for g in ct.of_role("venue") for t in g.terms}
+        venue_only -= {t for ct in rulebook.topics for g in ct.groups if g.role != "venue" for t in g.terms}
+        self._uses = [frozenset(used - (venue_only - {t for g in ct.of_role("venue") for t in g.terms}))
+                      for ct in rulebook.topics]
+        self._gate, self._gate_need, self._gate_pairs = self._build_gate()
+
+    @staticmethod
+    def _topic_slots(ct: CompiledTopic) -> tuple[dict[int, tuple[int, ...]], frozenset[int], int, int]:
+        """Where a topic files each of its terms' hits: bucket numbers — the `all` entries,
+        then the `any` entries, then pairs, venue, veto, none, crowd, lists (_ROLES) — and
+        which terms are `ignore` phrases."""
+        n_all, n_any = len(ct.of_role("all")), len(ct.of_role("any"))
+        base = {"all": 0, "any": n_all}
+        base.update({role: n_all + n_any + i for i, role in enumerate(_ROLES)})
+        own = {t for g in ct.groups if g.role in ("all", "pairs") for t in g.terms}
+        slots: dict[int, list[int]] = {}
+        counters: dict[str, int] = {}
+        ignore: set[int] = set()
+        for g in ct.groups:
+            pos = counters.get(g.role, 0)
+            counters[g.role] = pos + 1
+            for t in g.terms:
+                if g.role == "ignore":
+                    ignore.add(t)
+                    continue
+                if g.role in ("crowd", "lists") and t in own:
+                    continue                               # the topic's own sides are not a crowd
+                bucket = base[g.role] + (pos if g.role in ("all", "any") else 0)
+                mine = slots.setdefault(t, [])
+                if bucket not in mine:                     # a term listed twice counts once
+                    mine.append(bucket)
+        return {t: tuple(b) for t, b in slots.items()}, frozenset(ignore), n_all, n_any
+
+    def _build_gate(self) -> tuple[Gate, list[int], list[int]]:
+        """One bit per required entry of every topic: each `all` entry (venue terms count
+        for the first), or for an `any`-only topic its `any` entries together; a topic's
+        `pairs` have a bit that stands for all of them."""
+        masks: dict[int, int] = {}
+        need: list[int] = []
+        pair_bits: list[int] = []
+        bit = 1
+
+        def mark(terms: Iterable[int], b: int) -> None:
+            for t in terms:
+                masks[t] = masks.get(t, 0) | b
+
+        for ct in self.rulebook.topics:
+            alls = ct.of_role("all")
+            topic_need = 0
+            if alls:
+                for i, g in enumerate(alls):
+                    mark(g.terms, bit)
+                    if i == 0:
+                        for v in ct.of_role("venue"):
+                            mark(v.terms, bit)
+                    topic_need |= bit
+                    bit <<= 1
+            else:
+                for g in ct.of_role("any"):
+                    mark(g.terms, bit)
+                topic_need = bit
+                bit <<= 1
+            for g in ct.of_role("pairs"):
+                mark(g.terms, bit)
+            pair_bits.append(bit)
+            bit <<= 1
+            need.append(topic_need)
+        return Gate(self.terms, masks), need, pair_bits
 
     # ---- public ------------------------------------------------------------------------
     def match(self, fields: Mapping[str, str], topic_ids: Optional[Iterable[str]] = None) -> list[TopicMatch]:
@@ -181,9 +265,20 @@ class Matcher:
     # ---- deciding ----------------------------------------------------------------------
     def _decisions(self, fields: Mapping[str, str], topic_ids: Optional[Iterable[str]],
                    only_matches: bool) -> list[tuple[Decision, _Item, list[Hit]]]:
-        item = _Item(fields)
-        hits = [h for h in self.scanner.scan(fields) if h.start >= item.dateline.get(h.field, 0)]
         wanted = set(topic_ids) if topic_ids is not None else None
+        folded: dict[str, Folded] = {k: fold(v) for k, v in fields.items() if v and k in FIELD_ORDER}
+        passed: Optional[set[int]] = None
+        if only_matches:
+            # most items name no topic's every side: turned away by one cheap pass
+            bits = self._gate.bits([fields[k] for k in folded], [f.text for f in folded.values()])
+            passed = {ti for ti, ct in enumerate(self.rulebook.topics)
+                      if (wanted is None or ct.topic.id in wanted)
+                      and ((bits & self._gate_need[ti]) == self._gate_need[ti] or bits & self._gate_pairs[ti])}
+            if not passed:
+                return []
+        item = _Item(fields)
+        hits = item.placed(self.scanner.scan(fields, folded))
+        item.covered = covering(hits)
         by_term: dict[int, list[Hit]] = {}
         for h in hits:
             by_term.setdefault(h.term, []).append(h)
@@ -191,6 +286,8 @@ class Matcher:
         out = []
         for ti, ct in enumerate(self.rulebook.topics):
             if wanted is not None and ct.topic.id not in wanted:
+                continue
+            if passed is not None and ti not in passed:
                 continue
             if only_matches and not (self._shortcut[ti] & present) and not all(
                     need & present for need in self._needed[ti]):
@@ -203,46 +300,74 @@ class Matcher:
                 out.append((d, item, hits))
         return out
 
-    def _groups(self, ti: int, ct: CompiledTopic, by_term: dict[int, list[Hit]]) -> _Groups:
-        topic = ct.topic
-        allowed = set(topic.fields) | {"text"}
-        labels = self._labels[ti]
-        out = _Groups([[] for _ in labels.get("all", ())], [[] for _ in labels.get("any", ())],
-                      [], [], [], [], [], [], [])
-        roles = self._roles[ti]
-        mine = [(t, hs, roles[t]) for t, hs in by_term.items() if t in roles]
-        ignores = [h for t, hs, rs in mine if any(r == "ignore" for r, _ in rs) for h in hs if h.field in allowed]
-        for t, hs, term_roles in mine:
-            own = any(r in ("all", "pairs") for r, _ in term_roles)
-            for h in hs:
-                if h.field not in allowed:
-                    continue
-                cover = next((m for m in ignores if m is not h and m.field == h.field and m.start <= h.start
-                              and h.end <= m.end), None) if ignores else None
-                self._sort(out, h, term_roles, own, cover)
-        return out
-
-    @staticmethod
-    def _sort(out: "_Groups", h: Hit, term_roles: list[tuple[str, int]], own: bool, cover: Optional[Hit]) -> None:
-        """Put a hit into every group of the topic its term belongs to."""
-        for role, pos in term_roles:
-            if role == "ignore":
+    def _groups(self, ti: int, ct: CompiledTopic, by_term: dict[int, list[Hit]], item: _Item) -> _Groups:
+        slots, ignore, n_all, n_any = self._slots[ti]
+        covered = item.covered
+        uses = self._uses[ti]
+        fields = ct.topic.fields
+        every_field = len(fields) == len(FIELDS)
+        buckets: list[list[Hit]] = [[] for _ in range(n_all + n_any + len(_ROLES))]
+        ignores = [h for t in ignore if t in by_term for h in by_term[t]
+                   if every_field or h.field in fields or h.field == "text"]
+        masked: list[tuple[Hit, Hit]] = []
+        for t, hs in by_term.items():
+            where = slots.get(t)
+            if where is None:
                 continue
-            if cover is not None:
-                out.masked.append((h, cover))
-            elif role in ("all", "any"):
-                getattr(out, role)[pos].append(h)
-            elif role in ("crowd", "lists") and own:
-                continue                                   # the topic's own sides are not a crowd
-            else:
-                getattr(out, role).append(h)
+            for h in hs:
+                if not every_field and h.field not in fields and h.field != "text":
+                    continue
+                if h in covered and not covered[h].isdisjoint(uses):
+                    # inside a longer term of this topic: the longer one counts, not this one
+                    if ignores and not covered[h].isdisjoint(ignore):
+                        masked.append((h, next(m for m in ignores if m.field == h.field and m.start <= h.start
+                                               and h.end <= m.end)))
+                    continue
+                if ignores:
+                    cover = next((m for m in ignores if m.field == h.field and m.start == h.start
+                                  and h.end == m.end and m.term != h.term), None)
+                    if cover is not None:
+                        masked.append((h, cover))              # the same words as an ignore phrase
+                        continue
+                for b in where:
+                    buckets[b].append(h)
+        rest = n_all + n_any
+        pairs, venue, veto, none, crowd, lists = buckets[rest:]
+        return _Groups(buckets[:n_all], buckets[n_all:rest], pairs, venue, veto, none, crowd, lists, masked)
 
     def _label(self, ct: CompiledTopic, role: str, pos: int) -> str:
         return [g for g in ct.groups if g.role == role][pos].label
 
     def _decide(self, ti: int, ct: CompiledTopic, by_term: dict[int, list[Hit]], item: _Item) -> Decision:
-        d = self._decide_groups(ti, ct, self._groups(ti, ct, by_term), item)
+        g = self._groups(ti, ct, by_term, item)
+        d = self._decide_groups(ti, ct, g, item)
+        d.groups = g
+        d.fields = item.fields
         return d
+
+    def found(self, d: Decision) -> list[tuple[str, str, list[Hit]]]:
+        """What a decision saw, entry by entry: (entry label, role, its hits in text order);
+        entries with no hit are left out, masked hits are listed under ``ignore``."""
+        g = d.groups
+        if g is None:
+            return []
+        ct = self.rulebook.topics[self._index[d.topic_id]]
+        out: list[tuple[str, str, list[Hit]]] = []
+        for role in ("all", "any"):
+            for i, hs in enumerate(getattr(g, role)):
+                if hs:
+                    out.append((self._label(ct, role, i), role, _ordered(hs)))
+        for role in _ROLES:
+            hs = getattr(g, role)
+            if hs:
+                labels = {grp.label for grp in ct.of_role(role)}
+                out.append((", ".join(sorted(labels)), role, _ordered(hs)))
+        if g.masked:
+            out.append(("masked by ignore", "ignore", _ordered([h for h, _ in g.masked])))
+        return out
+
+    def term_text(self, h: Hit) -> str:
+        return self.terms[h.term].text
 
     def _decide_groups(self, ti: int, ct: CompiledTopic, g: _Groups, item: _Item) -> Decision:
         topic = ct.topic
@@ -281,15 +406,15 @@ class Matcher:
         has: dict[Unit, set[int]] = {}
         for i, hs in enumerate(g.all):
             for h in hs:
-                has.setdefault(item.unit(h), set()).add(i)
-        pair_units = {item.unit(h) for h in g.pairs}
-        rel_units = {item.unit(h) for hs in g.any for h in hs} | pair_units
+                has.setdefault((h.field, h.clause), set()).add(i)
+        pair_units = {(h.field, h.clause) for h in g.pairs}
+        rel_units = {(h.field, h.clause) for hs in g.any for h in hs} | pair_units
         crowd: dict[Unit, set[int]] = {}
         for h in g.crowd:
-            crowd.setdefault(item.unit(h), set()).add(h.term)
-        vetoed = {item.unit(h) for h in g.veto}
+            crowd.setdefault((h.field, h.clause), set()).add(h.term)
+        vetoed = {(h.field, h.clause) for h in g.veto}
         # "in Minsk" stands for the first side where no other country is named
-        venue_units = {item.unit(h) for h in g.venue}
+        venue_units = {(h.field, h.clause) for h in g.venue}
         for u in venue_units:
             if not crowd.get(u):
                 has.setdefault(u, set()).add(0)
@@ -301,9 +426,9 @@ class Matcher:
         if topic.within == "title":
             candidates = [u for u in candidates if u[0] == "title"]
         if not candidates:
-            where = {self._label(ct, "all", i): sorted({_describe(u) for u, s in has.items() if i in s})
+            spots = {self._label(ct, "all", i): sorted({_describe(u) for u, s in has.items() if i in s})
                      for i in range(n_all)}
-            spread = "; ".join(f"'{k}' in {', '.join(v)}" for k, v in where.items())
+            spread = "; ".join(f"'{k}' in {', '.join(v)}" for k, v in spots.items())
             scope = "the title" if topic.within == "title" else "one sentence or the title"
             return Decision(tid, False, f"not in {scope}: {spread}")
         listed = self._enumerated(g, item)
@@ -315,8 +440,8 @@ class Matcher:
                                       f"countries or bodies: a list, not a relation")
                 continue
             if need_rel and not (u in rel_units or title_rel):
-                why_not = why_not or (f"no '{self._label(ct, 'any', 0)}' term (relation) in {_describe(u)} "
-                                      f"where the entries meet, nor in the title")
+                place = "the title" if u == TITLE else f"{_describe(u)} where the entries meet, nor in the title"
+                why_not = why_not or f"no '{self._label(ct, 'any', 0)}' term (relation) in {place}"
                 continue
             if u in vetoed and u not in pair_units:
                 why_not = why_not or f"{_describe(u)} has a term under veto (a result, not a relation)"
@@ -341,10 +466,10 @@ class Matcher:
                                             f"'{labels}' without '{self._label(ct, 'all', 0)}': the story's subject "
                                             f"is elsewhere")
             best = ok[0]
-        deciding = [h for hs in g.all for h in hs if item.unit(h) == best] + \
-                   [h for h in g.pairs + g.venue if item.unit(h) == best]
-        rel = [h for hs in g.any for h in hs if item.unit(h) == best] or \
-              [h for hs in g.any for h in hs if item.unit(h) == TITLE]
+        deciding = [h for hs in g.all for h in hs if (h.field, h.clause) == best] + \
+                   [h for h in g.pairs + g.venue if (h.field, h.clause) == best]
+        rel = [h for hs in g.any for h in hs if (h.field, h.clause) == best] or \
+              [h for hs in g.any for h in hs if (h.field, h.clause) == TITLE]
         where = "title" if best[0] == "title" else "sentence"
         why = "in the title" if best[0] == "title" else f"in {_describe(best)}"
         return self._scored(tid, ct, g, deciding + rel, best, where, item, why)
@@ -365,7 +490,7 @@ class Matcher:
             else:
                 run = [h]
             if len(run) >= 3 and any(id(x) in anchors for x in run):
-                listed |= {item.unit(x) for x in run}
+                listed |= {(x.field, x.clause) for x in run}
         return listed
 
     # ---- evidence ----------------------------------------------------------------------
@@ -377,7 +502,8 @@ class Matcher:
         for role, lists in (("all", g.all), ("any", g.any)):
             for i, hs in enumerate(lists):
                 if hs:
-                    mentions = len(hs) + sum(1 for h in hs if h.field == "title")
+                    spans = {(h.field, h.start) for h in hs}      # two terms on the same words: one mention
+                    mentions = len(spans) + sum(1 for f, _ in spans if f == "title")
                     score += weights.get(self._label(ct, role, i), 1.0) * min(3.0, 1.0 + 0.25 * (mentions - 1))
         score += 2.0 * len(g.pairs) if g.pairs else 0.0
         score = round(score, 3)
@@ -386,12 +512,13 @@ class Matcher:
         return Decision(tid, True, f"matched {why}", unit, _ordered(deciding), score, where, g)
 
     def _to_match(self, d: Decision, item: _Item, hits: list[Hit]) -> TopicMatch:
-        ti, ct = next((i, c) for i, c in enumerate(self.rulebook.topics) if c.topic.id == d.topic_id)
+        ti = self._index[d.topic_id]
         g = d.groups
         assert g is not None
         others = [h for hs in g.all for h in hs] + [h for hs in g.any for h in hs] + g.pairs
         deciding = d.deciding
-        rest = [h for h in _ordered(others) if h not in set(deciding)]
+        decided = {(h.field, h.start, h.end) for h in deciding}
+        rest = [h for h in _ordered(others) if (h.field, h.start, h.end) not in decided]
         shown = (deciding + rest)[:MAX_HITS]
         role_of = self._role_of[ti]
         views = tuple(HitView(self.terms[h.term].text, role_of.get(h.term, ("", "all"))[0],
@@ -443,11 +570,14 @@ def _window(text: str, start: int, end: int, hits: list[Hit]) -> Snippet:
 
 
 def _ordered(hits: list[Hit]) -> list[Hit]:
-    seen: set[Hit] = set()
+    """Hits in text order, one per stretch of text (two terms matching the same words,
+    "Lukashenk*" and "Лукашенко", are shown once)."""
+    seen: set[tuple[str, int, int]] = set()
     out = []
     for h in sorted(hits, key=lambda h: (FIELD_ORDER.index(h.field), h.start, h.end)):
-        if h not in seen:
-            seen.add(h)
+        span = (h.field, h.start, h.end)
+        if span not in seen:
+            seen.add(span)
             out.append(h)
     return out
 

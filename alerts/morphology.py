@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 from newswatch.alerts.text import normalize_word
 
@@ -29,7 +30,7 @@ _VOWELS = set("aeiou")
 
 
 @lru_cache(maxsize=1)
-def _morph():   # loaded once, on first use (about 0.1 s)
+def _morph() -> Any:   # loaded once, on first use (about 0.1 s)
     import pymorphy3
 
     return pymorphy3.MorphAnalyzer(lang="ru")

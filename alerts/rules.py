@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
@@ -177,7 +178,7 @@ def compile_rules(term_lists: dict[str, list[str]], topics: list[Topic]) -> Rule
     return Rulebook(terms=table, topics=compiled, version=rules_version(term_lists, topics))
 
 
-def _nearest(name: str, known) -> Optional[str]:
+def _nearest(name: str, known: Iterable[str]) -> Optional[str]:
     import difflib
 
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)

@@ -9,14 +9,16 @@ confirmed by its word boundaries and, for phrases, by the words around it. ``re:
 on RE2 beside them. The cost per item is the automaton passes plus a little work per
 candidate, whatever the number of terms.
 
-Longest match wins: a hit inside a longer hit of another term does not count on its own
+Longest match wins: ``covering`` tells, for a hit inside a longer hit of another term, which
+terms cover it; a topic that uses one of them does not count the shorter hit on its own
 ("cooperation" inside "Shanghai Cooperation Organization", "Minsk" inside "Minsk Group").
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, NamedTuple, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple, Optional
 
 import ahocorasick
 
@@ -35,6 +37,7 @@ class Hit(NamedTuple):
     field: str
     start: int         # offsets in the field's original text
     end: int
+    clause: int = 0    # the clause of the field it stands in (set by the matcher)
 
 
 def _is_upper(word: str) -> bool:
@@ -49,7 +52,7 @@ def _key_length(w: WordPattern) -> int:
 
 
 _FUNCTION = frozenset({"in", "at", "on", "of", "the", "a", "an", "and", "or", "to", "for", "s", "в", "во", "у", "с",
-                       "со", "на", "и", "і", "з", "ли", "ли", "о", "об"})
+                       "со", "на", "и", "і", "з", "ли", "о", "об"})
 
 
 def _anchor(term: Term) -> int:
@@ -92,49 +95,82 @@ class Scanner:
             return None
         a = ahocorasick.Automaton()
         for key, entries in keys.items():
-            # single exact words (most terms) are confirmed by their boundaries alone: the
-            # fast path; phrases, prefixes and acronyms take the careful one
-            simple = tuple(i for i, k, p in entries if not p and len(self.terms[i].words) == 1
-                           and not self.terms[i].words[0].acronym)
-            rest = tuple(e for e in entries if e[0] not in simple)
-            a.add_word(key, (len(key), simple, rest))
+            # Single exact words (most terms) are confirmed by their boundaries alone. A
+            # phrase whose anchor is followed (or preceded) by an exact word is filed under
+            # that word's forms, so a key found costs one dictionary lookup of the next (or
+            # previous) word, however many phrases share the key ("Minsk Group", "in
+            # Minsk", "Minsk-2"...). Prefixes, acronyms and the rest take the careful path.
+            simple: list[int] = []
+            slow: list[tuple[int, int, bool]] = []
+            after: dict[str, list[tuple[int, int, bool]]] = {}
+            before: dict[str, list[tuple[int, int, bool]]] = {}
+            for e in entries:
+                idx, k, is_prefix = e
+                words = self.terms[idx].words
+                if is_prefix or words[k].acronym:
+                    slow.append(e)
+                elif len(words) == 1:
+                    simple.append(idx)
+                elif k + 1 < len(words) and words[k + 1].forms and not words[k + 1].acronym:
+                    for form in words[k + 1].forms or ():
+                        after.setdefault(form, []).append(e)
+                elif k > 0 and words[k - 1].forms and not words[k - 1].acronym:
+                    for form in words[k - 1].forms or ():
+                        before.setdefault(form, []).append(e)
+                else:
+                    slow.append(e)
+            a.add_word(key, (len(key), tuple(simple), tuple(slow),
+                             {f: tuple(es) for f, es in after.items()} or None,
+                             {f: tuple(es) for f, es in before.items()} or None))
         a.make_automaton()
         return a
 
-    def scan(self, fields: Mapping[str, str]) -> list[Hit]:
+    def scan(self, fields: Mapping[str, str], folded: Optional[Mapping[str, Folded]] = None) -> list[Hit]:
+        """Every hit in the fields (``folded``: their ``fold``, when already made)."""
         hits: list[Hit] = []
         for name in FIELD_ORDER:
             text = fields.get(name)
             if text:
-                hits.extend(self._field(name, text))
-        return longest(hits)
+                f = folded.get(name) if folded is not None else None
+                hits.extend(self._field(name, text, f or fold(text)))
+        return hits
 
-    def _field(self, name: str, text: str) -> list[Hit]:
-        folded = fold(text)
+    def _field(self, name: str, text: str, folded: Folded) -> list[Hit]:
         low = folded.text
         n = len(low)
         out: list[Hit] = []
         append = out.append
         same = folded.offsets is None
         if self.lower is not None:
-            for end, (klen, simple, rest) in self.lower.iter(low):
+            for end, (klen, simple, slow, after, before) in self.lower.iter(low):
                 start = end - klen + 1
                 if start and (low[start - 1].isalnum() or low[start - 1] == "_"):
                     continue                                   # inside a word: the common case, cheaply
+                stop = end + 1
+                if slow:
+                    self._candidate(name, text, folded, start, stop, slow, out)
+                if stop < n and (low[stop].isalnum() or low[stop] == "_"):
+                    continue                                   # the key is the start of a longer word
                 if simple:
-                    after = end + 1
-                    if after == n or not (low[after].isalnum() or low[after] == "_"):
-                        if same:
-                            for idx in simple:
-                                append(Hit(idx, name, start, after))
-                        else:
-                            for idx in simple:
-                                append(Hit(idx, name, folded.original(start), folded.original(end) + 1))
-                if rest:
-                    self._candidate(name, text, folded, start, end + 1, rest, out)
+                    if same:
+                        for idx in simple:
+                            append(Hit(idx, name, start, stop))
+                    else:
+                        for idx in simple:
+                            append(Hit(idx, name, folded.original(start), folded.original(end) + 1))
+                if after is not None:
+                    m = _NEXT_WORD.match(low, stop)
+                    if m is not None:
+                        found = after.get(m.group(2))
+                        if found:
+                            self._candidate(name, text, folded, start, stop, found, out)
+                if before is not None:
+                    found = before.get(_previous_word(low, start))
+                    if found:
+                        self._candidate(name, text, folded, start, stop, found, out)
         if self.upper is not None:
             back = folded.inverse() if folded.offsets is not None else None
-            for end, (klen, simple, rest) in self.upper.iter(text):
+            for end, (klen, simple, slow, after, before) in self.upper.iter(text):
                 start = end - klen + 1
                 if back is not None:
                     if start not in back or end not in back:
@@ -142,12 +178,15 @@ class Scanner:
                     start, stop = back[start], back[end] + 1
                 else:
                     stop = end + 1
-                self._candidate(name, text, folded, start, stop, simple and tuple((i, 0, False) for i in simple) or rest,
-                                out)
-                if simple and rest:
-                    self._candidate(name, text, folded, start, stop, rest, out)
+                entries = tuple((i, 0, False) for i in simple) + slow
+                for table in (after, before):
+                    for es in (table or {}).values():
+                        entries += es
+                self._candidate(name, text, folded, start, stop, tuple(dict.fromkeys(entries)), out)
         for idx in self.regex_terms:
-            for m in self.terms[idx].regex.finditer(text):
+            pattern = self.terms[idx].regex
+            assert pattern is not None
+            for m in pattern.finditer(text):
                 if m.end(1) > m.start(1):
                     out.append(Hit(idx, name, m.start(1), m.end(1)))
         return out
@@ -160,7 +199,10 @@ class Scanner:
         if start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
             return                                             # inside a word
         continues = stop < n and (low[stop].isalnum() or low[stop] == "_")
-        word_end = _WORD_AT.match(low, stop).end() if continues else stop
+        word_end = stop
+        if continues:
+            m = _WORD_AT.match(low, stop)
+            word_end = m.end() if m is not None else stop
         for idx, k, is_prefix in entries:
             if continues and not is_prefix:
                 continue
@@ -206,22 +248,94 @@ class Scanner:
         return pos
 
 
-def longest(hits: list[Hit]) -> list[Hit]:
-    """Drop every hit that lies inside a longer hit of the same field."""
+class Gate:
+    """A presence test run before the scan: which required entries could an item satisfy?
+
+    Each term given carries a bit mask (its topic entries); the gate ORs the masks of the
+    anchor words (``_anchor``) found as whole words — or, for ``word*``, at a word start —
+    without phrases, positions or sentences: one automaton pass with little done per key
+    found. It may say yes wrongly (an anchor word without the rest of its phrase), never no
+    wrongly, so an item it turns away has no topic that could match; most news items are
+    turned away here.
+    """
+
+    def __init__(self, terms: Sequence[Term], masks: Mapping[int, int]):
+        self.always = 0                              # bits of entries the gate cannot see (re: terms)
+        lower: dict[str, list[int]] = {}             # key → [mask, needs a word end]
+        upper: dict[str, list[int]] = {}
+        for idx, mask in masks.items():
+            term = terms[idx]
+            if term.regex is not None:
+                self.always |= mask
+                continue
+            word = term.words[_anchor(term)]
+            keys = upper if word.acronym else lower
+            whole = int(word.forms is not None)
+            for key in ([word.prefix] if word.forms is None else word.forms):
+                assert key is not None
+                key = key.upper() if word.acronym else key
+                entry = keys.setdefault(key, [0, 1])
+                entry[0] |= mask
+                entry[1] &= whole                    # a prefix term under the same key wins
+        self.lower = self._automaton(lower)
+        self.upper = self._automaton(upper)
+
+    @staticmethod
+    def _automaton(keys: dict[str, list[int]]) -> Optional[Any]:
+        if not keys:
+            return None
+        a = ahocorasick.Automaton()
+        for key, (mask, whole) in keys.items():
+            a.add_word(key, (len(key), mask, bool(whole)))
+        a.make_automaton()
+        return a
+
+    def bits(self, texts: Sequence[str], folded: Sequence[str]) -> int:
+        """The OR of the masks of every anchor word in an item's fields (``folded``: each
+        field's ``fold(...).text``; ``texts``: the originals, for acronyms)."""
+        mask = self.always
+        for automaton, fields in ((self.lower, folded), (self.upper, texts)):
+            if automaton is None:
+                continue
+            for text in fields:
+                n = len(text)
+                for end, (klen, m, whole) in automaton.iter(text):
+                    if m & ~mask:                    # only keys that would add a bit are checked
+                        start = end - klen + 1
+                        if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                            continue
+                        if whole and end + 1 < n and (text[end + 1].isalnum() or text[end + 1] == "_"):
+                            continue
+                        mask |= m
+        return mask
+
+
+def _previous_word(low: str, pos: int) -> str:
+    """The word that ends at most six non-word characters before ``pos``."""
+    end = pos
+    while end > 0 and pos - end < 6 and not (low[end - 1].isalnum() or low[end - 1] == "_"):
+        end -= 1
+    start = end
+    while start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
+        start -= 1
+    return low[start:end]
+
+
+def covering(hits: list[Hit]) -> dict[Hit, set[int]]:
+    """For each hit that lies inside a longer hit of the same field, the terms of the longer
+    ones. A topic drops such a hit when it uses one of those terms: "cooperation" inside
+    "Shanghai Cooperation Organization", "Minsk" inside "in Minsk" where "in Minsk" is the
+    topic's venue — but not where the topic does not use the longer term."""
+    out: dict[Hit, set[int]] = {}
     if len(hits) < 2:
-        return hits
-    by_field: dict[str, list[Hit]] = {}
-    for h in hits:
-        by_field.setdefault(h.field, []).append(h)
-    out: list[Hit] = []
-    for field_hits in by_field.values():
-        spans = sorted({(h.start, h.end) for h in field_hits}, key=lambda span: (span[0], -span[1]))
-        covered: set[tuple[int, int]] = set()
-        reach_start, reach_end = -1, -1           # the earlier span that reaches furthest
-        for s, e in spans:
-            if reach_end >= e and (reach_start < s or reach_end > e):
-                covered.add((s, e))
-            if e > reach_end:
-                reach_start, reach_end = s, e
-        out.extend(h for h in field_hits if (h.start, h.end) not in covered)
+        return out
+    ordered = sorted(hits, key=lambda h: (h.field, h.start, -h.end))
+    reach = max(h.end - h.start for h in hits)          # no hit covers one that starts further on
+    for i, h in enumerate(ordered):
+        j = i - 1
+        while j >= 0 and ordered[j].field == h.field and h.start - ordered[j].start <= reach:
+            c = ordered[j]
+            if c.end >= h.end and (c.start < h.start or c.end > h.end):
+                out.setdefault(h, set()).add(c.term)
+            j -= 1
     return out

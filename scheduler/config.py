@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional, get_args, get_origin
@@ -216,8 +216,12 @@ class Parsed:
     lines: dict[tuple, int]
 
 
-def parse_settings(text: str, filename: str = "settings.yaml") -> Parsed:
-    """Validate settings text; ConfigError listing every problem found."""
+def parse_settings(text: str, filename: str = "settings.yaml", under: Optional[Settings] = None) -> Parsed:
+    """Validate settings text; ConfigError listing every problem found.
+
+    ``under``: the text is a rules draft laid over these settings — it may hold only
+    ``terms:`` and ``topics:``; its term lists replace the ones of the same name, its
+    topics the ones of the same id, and new ones are added (see ``load_draft``)."""
     def fail(line: int, key: str, message: str) -> ConfigError:
         return ConfigError([Problem(filename, line, key, message)])
 
@@ -249,7 +253,7 @@ def parse_settings(text: str, filename: str = "settings.yaml") -> Parsed:
     def report(loc: tuple, message: str) -> None:
         problems.append(Problem(filename, _line(lines, loc), _key(loc), message))
 
-    for section in REQUIRED:
+    for section in REQUIRED if under is None else ():
         if section not in data:
             problems.append(Problem(filename, 1, section, f"required section '{section}:' is missing "
                                     f"(write '{section}: []' if it is meant to be empty)"))
@@ -268,6 +272,12 @@ def parse_settings(text: str, filename: str = "settings.yaml") -> Parsed:
                 loc, msg = _describe(err, (key,))
                 report(loc, msg)
     _cross_checks(data, report)
+    if under is not None:
+        # the draft's own topics first, so that rule errors point at the draft's lines
+        own = values.get("topics", [])
+        ids = {t.id for t in own}
+        values["topics"] = own + [t for t in under.topics if t.id not in ids]
+        values["terms"] = {**under.terms, **values.get("terms", {})}
     rulebook = None
     if isinstance(values.get("topics"), list) and "terms" not in {p.key.split(".")[0].split("[")[0] for p in problems}:
         try:
@@ -277,7 +287,10 @@ def parse_settings(text: str, filename: str = "settings.yaml") -> Parsed:
                 report(e.loc, e.message)
     if problems:
         raise ConfigError(_unique(problems))
-    settings = Settings(**values)
+    if under is not None:
+        settings = under.model_copy(update={"terms": values["terms"], "topics": values["topics"]})
+    else:
+        settings = Settings(**values)
     assert rulebook is not None
     return Parsed(settings, rulebook, lines)
 
@@ -349,6 +362,26 @@ def read_settings_file(path: Path) -> str:
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(str(path), 1, "(file)", f"the settings file is not UTF-8 ({exc.reason} at "
                                    f"byte {exc.start})")]) from None
+
+
+def load_draft(path: str | Path, live: Config) -> Config:
+    """The live configuration with the rules of a draft file: a whole settings file (its
+    rules replace the live ones), or a file of only ``terms:`` and ``topics:`` laid over the
+    live rules (a term list or topic of the same name replaces the live one; new ones are
+    added) — the way to try a topic before it goes live."""
+    path = Path(path)
+    text = read_settings_file(path)
+    parsed = parse_settings(text, str(path), under=live.settings)
+    whole = any(k in parsed.lines for k in [(s,) for s in REQUIRED if s != "topics"])
+    if whole:
+        parsed = parse_settings(text, str(path))
+    extra = [k[0] for k in parsed.lines if len(k) == 1 and k[0] not in ("terms", "topics")]
+    if extra and not whole:
+        raise ConfigError([Problem(str(path), parsed.lines[(extra[0],)], extra[0],
+                                   "a rules draft holds only terms: and topics: (or is a whole settings file "
+                                   "with sources:, topics: and subscribers:)")])
+    settings = live.settings.model_copy(update={"terms": parsed.settings.terms, "topics": parsed.settings.topics})
+    return replace(live, settings=settings, rulebook=parsed.rulebook)
 
 
 def load_config(path: Optional[str | Path] = None, environ: Optional[dict] = None,

@@ -125,7 +125,6 @@ def cli(tmp_path: Path):
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database on 127.0.0.1 for one test, dropped afterwards."""
     from sqlalchemy import create_engine, text
-
     from sqlalchemy.engine import make_url
 
     where = make_url(PG_ADMIN)

@@ -7,12 +7,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from newswatch.alerts.item_matching import item_fields, match_stored_items
 from newswatch.alerts.matcher import Matcher, TopicMatch
 from newswatch.scheduler.commands.common import EXIT_OK, Formatter, UsageError, config, plural, runtime, since
-from newswatch.scheduler.config import load_config, read_settings_file
+from newswatch.scheduler.config import load_draft
 from newswatch.storage.alerts_repo import AlertsRepository
 from newswatch.storage.rows import StoredItem
 
@@ -46,6 +46,32 @@ def fields_of(line: str) -> dict[str, str]:
     return {"text": line}
 
 
+def text_fields(text: str) -> dict[str, str]:
+    """A whole text to match: its first line is the title when more lines follow."""
+    head, sep, rest = text.strip().partition("\n")
+    if sep and rest.strip():
+        return {"title": head.strip(), "body": rest.strip()}
+    return {"text": text}
+
+
+def why(matcher: Matcher, fields: dict[str, str], topics: Optional[list[str]]) -> str:
+    """Every topic's decision, with what each entry found (term, field, offsets)."""
+    out = []
+    for d in matcher.explain(fields, topics):
+        mark = "✔" if d.matched else "✘"
+        score = f" (score {d.score})" if d.matched else ""
+        out.append(f"{mark} {d.topic_id}: {d.reason}{score}")
+        deciding = set(d.deciding)
+        for label, role, hits in matcher.found(d):
+            shown = []
+            for h in hits[:8]:
+                star = "*" if h in deciding else ""
+                shown.append(f"{star}'{d.text_of(h)}' [{matcher.term_text(h)}] {h.field} {h.start}-{h.end}")
+            more = f" and {len(hits) - 8} more" if len(hits) > 8 else ""
+            out.append(f"    {role:<6} {label}: " + "; ".join(shown) + more)
+    return "\n".join(out) or "no topic"
+
+
 def explain(found: list[TopicMatch], color: bool) -> str:
     if not found:
         return "no topic matched"
@@ -63,6 +89,11 @@ def hits_json(found: list[TopicMatch]) -> list[dict[str, Any]]:
 
 def cmd_match(args: argparse.Namespace) -> int:
     cfg = config(args)
+    if args.settings:
+        cfg = load_draft(args.settings, cfg)
+    for t in args.topic or ():
+        if t not in cfg.topics:
+            raise UsageError(f"unknown topic '{t}'; known: {', '.join(cfg.topics)}")
     matcher = Matcher(cfg.rulebook)
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     for label, text in _inputs(args):
@@ -71,8 +102,12 @@ def cmd_match(args: argparse.Namespace) -> int:
                 if args.json:
                     print(json.dumps({"topics": [], "hits": []}))
                 continue
-            fields = fields_of(line) if args.lines else {"text": line}
-            found = matcher.match(fields)
+            fields = fields_of(line) if args.lines else text_fields(line)
+            if args.explain:
+                head = line.strip()[:100] if args.lines else label
+                print(f"{head}\n  " + why(matcher, fields, args.topic).replace("\n", "\n  "))
+                continue
+            found = matcher.match(fields, args.topic)
             if args.json:
                 print(json.dumps({"topics": [m.topic_id for m in found], "hits": hits_json(found)}, ensure_ascii=False))
             else:
@@ -94,7 +129,7 @@ def cmd_test_rule(args: argparse.Namespace) -> int:
     cfg = config(args)
     draft = None
     if args.settings:
-        draft = load_config(args.settings, text=read_settings_file(Path(args.settings)))
+        draft = load_draft(args.settings, cfg)
         if args.topic not in draft.topics:
             raise UsageError(f"topic '{args.topic}' is not in {args.settings}; topics there: {', '.join(draft.topics)}")
     elif args.topic not in cfg.topics:
@@ -106,20 +141,20 @@ def cmd_test_rule(args: argparse.Namespace) -> int:
         current = _topic_hits(repo, rt.matcher, args.topic, since_at) if args.topic in cfg.topics else {}
         other = _topic_hits(repo, Matcher(draft.rulebook), args.topic, since_at) if draft else None
         total = rt.crawl_repo.count_items()
-    scope = f"in the last {args.since}" if args.since else "in the store"
+    scope = f" in the last {args.since}" if args.since else ""
 
     def line(sign: str, item: StoredItem, m: TopicMatch) -> str:
         return f"  {sign} {item.title[:100]}  [{', '.join(m.evidence.terms[:6])}]"
 
     if other is None:
-        print(f"{args.topic}: {len(current)} of {plural(total, 'stored item')} {scope} match")
+        print(f"{args.topic}: {len(current)} of {plural(total, 'stored item')}{scope} match")
         for item, m in sorted(current.values(), key=lambda r: r[0].when, reverse=True)[: args.limit]:
             print(line("+", item, m))
         return EXIT_OK
     gained = [other[i] for i in other if i not in current]
     lost = [current[i] for i in current if i not in other]
     now_text = f"{len(current)} match now" if args.topic in cfg.topics else "the topic does not exist yet"
-    print(f"{args.topic}: {now_text}; {len(other)} would with {args.settings} {scope}: "
+    print(f"{args.topic}: {now_text}; {len(other)} would match with {args.settings}{scope}: "
           f"{len(gained)} gained, {len(lost)} lost")
     for item, m in gained[: args.limit]:
         print(line("+", item, m))
@@ -133,7 +168,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     cfg = config(args)
     if args.settings:
-        cfg = load_config(args.settings, text=read_settings_file(Path(args.settings)))
+        cfg = load_draft(args.settings, cfg)
     cases = []
     try:
         for path in args.cases:
@@ -164,12 +199,19 @@ def cmd_rematch(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("match", help="match text against the topics, and show why", formatter_class=Formatter,
-                       description="Match text against the topics and show why each topic matched.")
+                       description="Match text against the topics and show why each topic matched (with --explain,\n"
+                                   "why each did or did not). A text or file of several lines is an item whose\n"
+                                   "first line is the title.")
     c.add_argument("--text", help="the text to match")
     c.add_argument("files", nargs="*", metavar="FILE", help="files to read ('-' for standard input)")
     c.add_argument("--json", action="store_true", help="one JSON object per item: topics and hits")
     c.add_argument("--lines", action="store_true",
                    help="each input line is one item (plain text, or a JSON object with title/summary/body)")
+    c.add_argument("--explain", action="store_true",
+                   help="every topic's decision: what each entry found (term, field, offsets; * = deciding) "
+                        "and, when it did not match, which requirement failed")
+    c.add_argument("--topic", action="append", metavar="ID", help="only this topic (repeatable)")
+    c.add_argument("--settings", metavar="DRAFT.yaml", help="use the rules of another settings file")
     c.set_defaults(func=cmd_match)
 
     c = sub.add_parser("test-rule", help="what a topic matches among stored items", formatter_class=Formatter,

@@ -147,7 +147,6 @@ def _fresh_pg(request) -> str:
     import uuid
 
     from sqlalchemy import create_engine, text
-
     from sqlalchemy.engine import make_url
 
     from tests.conftest import PG_ADMIN, need_service

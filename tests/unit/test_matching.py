@@ -1,0 +1,232 @@
+"""Table-driven tests of issue 17: morphology at compile time, sentences and clauses,
+co-mention in one sentence, the longest match, pairs/venue/veto/crowd/lists, the shipped
+relation vocabulary, and the why-not of ``explain``."""
+
+from __future__ import annotations
+
+import pytest
+
+from newswatch.alerts.matcher import Matcher
+from newswatch.alerts.morphology import belarusian_forms, english_forms, forms_of
+from newswatch.alerts.rules import Topic, compile_rules
+from newswatch.alerts.sentences import Sentences
+from newswatch.scheduler.config import load_config
+from tests.conftest import ROOT
+
+
+def matches(term: str, text: str) -> bool:
+    rb = compile_rules({"x": [term]}, [Topic(id="t", all=["x"])])
+    return bool(Matcher(rb).match({"text": text}))
+
+
+MORPHOLOGY = [
+    # (term, text, matches?) — Russian through pymorphy3: nouns, adjectives, verbs
+    ("Иран", "визит в Иран", True),
+    ("Иран", "с Ираном", True),
+    ("посетить", "Лукашенко посетил Тегеран", True),
+    ("посетить", "делегация посетила завод", True),
+    ("посетить", "министры посетят Пекин", True),
+    ("телефонный разговор", "в ходе телефонного разговора", True),
+    ("телефонный разговор", "телефонными разговорами", True),
+    ("Великий камень", "в индустриальном парке «Великом камне»", True),
+    ("Великий камень", "резиденты «Великого камня»", True),
+    ("осудить", "Минск осудил удары по Ирану", True),
+    ("принять", "президент принял посла", True),
+    ("Минск", "Минский тракторный завод", False),              # the adjective is not the city
+    # Belarusian: a table of endings (nouns, adjectives, past-tense verbs)
+    ("Кітай", "у Кітаі", True),
+    ("перамовы", "пасля перамоў", True),
+    ("перамовы", "на перамовах", True),
+    ("наведаць", "Лукашэнка наведаў Пекін", True),
+    ("наведаць", "міністр наведала", True),
+    ("наведаць", "дэлегацыі наведалі", True),
+    ("асудзіць", "Мінск асудзіў удары", True),
+    ("асудзіць", "МЗС асудзіла", True),
+    ("Вялікі камень", "у Вялікім камені", True),
+    ("Вялікі камень", "рэзідэнты «Вялікага каменя»", True),
+    ("сувязь", "сувязі з Іранам", True),
+    ("Беларусь", "з Беларуссю", True),
+    ("беларускі", "беларускай дэлегацыі", True),
+    # English regular forms
+    ("visit", "he visited Tehran", True),
+    ("visit", "visiting Beijing", True),
+    ("visit", "two visits", True),
+    ("plan", "planned talks", True),
+    ("supply", "supplied tractors", True),
+    ("supply", "supplies", True),
+    ("receive", "Lukashenko received the envoy", True),
+    ("visit", "visitor centre", False),
+    # exact words and acronyms are not inflected
+    ("=Иран", "Ирана", False),
+    ("=Иран", "Иран", True),
+    ("SCO", "SCOs", False),
+    ("ШОС", "ШОСа", False),
+]
+
+
+@pytest.mark.parametrize("term,text,expected", MORPHOLOGY, ids=[f"{t}|{x}" for t, x, _ in MORPHOLOGY])
+def test_morphology(term, text, expected):
+    assert matches(term, text) is expected
+
+
+def test_forms_are_computed_once_at_compile_time():
+    forms = forms_of("иран", "Иран")
+    assert {"иран", "ирана", "ираном", "иране", "ирану"} <= forms
+    assert {"наведау", "наведала", "наведалі"} <= belarusian_forms("наведаць")    # ў is folded to у
+    assert {"visits", "visited", "visiting"} <= english_forms("visit")
+    assert forms_of("в", "в") == frozenset({"в"})                 # function words stay as written
+
+
+SENTENCES = [
+    # (text, a, b, same sentence?) — offsets of two words
+    ("Belarus met Iran. China sent a note.", "Belarus", "Iran", True),
+    ("Belarus met Iran. China sent a note.", "Belarus", "China", False),
+    ("А. Лукашенко встретился с послом. Китай доволен.", "Лукашенко", "послом", True),
+    ("Mr. Lukashenko met Dr. Araghchi in Minsk.", "Lukashenko", "Araghchi", True),
+    ("The U.S. delegation met Belarus officials.", "U.S.", "Belarus", True),
+    ("Belarus passed a budget; China raised tariffs", "Belarus", "China", False),
+    ("Belarus news | China news", "Belarus", "China", False),
+    ("Belarus grew\nChina fell", "Belarus", "China", False),
+    ("Тираж 5 тыс. экз. вышел в Минске", "Тираж", "Минске", True),
+]
+
+
+@pytest.mark.parametrize("text,a,b,same", SENTENCES, ids=[f"{i}" for i in range(len(SENTENCES))])
+def test_sentences(text, a, b, same):
+    s = Sentences(text)
+    assert (s.index(text.index(a)) == s.index(text.index(b))) is same
+
+
+BELARUS = ["Belarus", "Belarusian", "Lukashenk*", "Minsk", "Беларусь", "Лукашенк*"]
+IRAN = ["Iran", "Iranian", "Tehran", "Иран"]
+RELATION = ["meet", "met", "talks", "sign", "agreement", "cooperation", "visit", "переговоры"]
+
+CO_MENTION = [
+    # (topic keys beyond all/any, title, body, matches?)
+    ({}, "Lukashenko meets Iranian envoy", "", True),
+    ({}, "", "Lukashenko met the Iranian envoy in Minsk. They spoke of trade.", True),
+    # passing mentions in different sentences do not pair
+    ({}, "", "Russia and China signed a deal. Lukashenko was in Sochi. Iran sent oil.", False),
+    ({}, "Weather", "Belarus held talks with Russia. Iran won a football match.", False),
+    # relation must be in that sentence or the title
+    ({}, "", "Belarus and Iran are far apart. Talks with Russia went on.", False),
+    ({}, "Belarus, Iran sign agreement", "Belarus and Iran ministers said little.", True),
+    # within: title, item
+    ({"within": "title"}, "Weather today", "Lukashenko met the Iranian envoy.", False),
+    ({"within": "title"}, "Lukashenko meets Iranian envoy", "", True),
+    ({"within": "item"}, "Belarus talks", "Iran sent oil.", True),
+    # the longest match wins: "cooperation" inside a name is not a relation
+    ({"ignore": [["Shanghai Cooperation Organization"]]}, "",
+     "Belarus and Iran are in the Shanghai Cooperation Organization.", False),
+    # a contrastive clause is a unit of its own
+    ({}, "", "Belarus signed an agreement with Russia, while Iran stayed away.", False),
+]
+
+
+@pytest.mark.parametrize("keys,title,body,expected", CO_MENTION, ids=[str(i) for i in range(len(CO_MENTION))])
+def test_co_mention(keys, title, body, expected):
+    terms = {"belarus": BELARUS, "iran": IRAN, "relations": RELATION}
+    rb = compile_rules(terms, [Topic(id="t", all=["belarus", "iran"], any=["relations"], **keys)])
+    fields = {k: v for k, v in (("title", title), ("body", body)) if v}
+    assert bool(Matcher(rb).match(fields)) is expected
+
+
+def test_a_term_inside_a_longer_matched_term_does_not_count_alone():
+    terms = {"belarus": BELARUS, "iran": IRAN, "relations": RELATION,
+             "sco": ["Shanghai Cooperation Organization", "SCO"]}
+    rb = compile_rules(terms, [Topic(id="t", all=["belarus", "iran"], any=["relations"]),
+                               Topic(id="s", all=["belarus", "sco"])])
+    m = Matcher(rb)
+    text = {"text": "Belarus and Iran are members of the Shanghai Cooperation Organization."}
+    d = {x.topic_id: x for x in m.explain(text)}
+    assert d["s"].matched
+    assert not d["t"].matched and "relation" in d["t"].reason
+
+
+ROLES = [
+    # (topic keys, text, matches?) — pairs, venue, veto, crowd, lists
+    ({"pairs": [["Belarus-Iran"]]}, "The Belarus–Iran commission opens.", True),
+    ({"pairs": [["Belarus-Iran"]]}, "Belarus, Iran open.", False),
+    ({"venue": [["in Minsk"]]}, "Iranian delegation held talks in Minsk.", True),
+    ({"venue": [["in Minsk"]], "crowd": [["Russia", "China"]], "crowd_max": 0},
+     "Russia and China held talks in Minsk.", False),
+    ({"veto": [["beat"]]}, "Belarus beat Iran 3-1 in the talks of the season.", False),
+    ({"crowd": [["Russia", "China", "India"]], "crowd_max": 1},
+     "Belarus, Iran, Russia, China and India signed the agreement.", False),
+    ({"crowd": [["Russia", "China", "India"]], "crowd_max": 1},
+     "Belarus and Iran signed the agreement with Russia.", True),
+    ({"lists": [["Mongolia", "Afghanistan"]]}, "Afghanistan, Belarus, Iran and Mongolia are observers at the talks.",
+     False),
+    ({"none": [["horoscope"]]}, "Belarus-Iran talks horoscope", False),
+]
+
+
+@pytest.mark.parametrize("keys,text,expected", ROLES, ids=[str(i) for i in range(len(ROLES))])
+def test_roles(keys, text, expected):
+    terms = {"belarus": BELARUS, "iran": IRAN, "relations": RELATION}
+    rb = compile_rules(terms, [Topic(id="t", all=["belarus", "iran"], any=["relations"], **keys)])
+    assert bool(Matcher(rb).match({"text": text})) is expected
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Matcher:
+    return Matcher(load_config(ROOT / "settings.yaml", environ={}).rulebook)
+
+
+RELATION_VOCABULARY = [
+    # (text, topic) — one sentence each; the shipped `relations` list must confirm it
+    ("Lukashenko received the Iranian ambassador.", "belarus-iran"),
+    ("Lukashenko had a phone call with Pezeshkian.", "belarus-iran"),
+    ("Minsk condemned the strikes on Iran.", "belarus-iran"),
+    ("Belarus supplied tractors to Iran.", "belarus-iran"),
+    ("Belarusian and Iranian troops held joint drills.", "belarus-iran"),
+    ("Chinese students will study at Belarusian universities under a new exchange.", "belarus-china"),
+    ("Лукашенко посетил Китай.", "belarus-china"),
+    ("Лукашенко провел телефонный разговор с Си Цзиньпином.", "belarus-china"),
+    ("МИД Беларуси осудил удары по Ирану.", "belarus-iran"),
+    ("Беларусь поставит в Иран тракторы.", "belarus-iran"),
+    ("Лукашэнка правёў перамовы з прэзідэнтам Ірана.", "belarus-iran"),
+    ("Лукашэнка наведаў Кітай.", "belarus-china"),
+    ("Беларусь асудзіла ўдары па Іране.", "belarus-iran"),
+    ("Кітай перадаў Беларусі грант.", "belarus-china"),
+    ("Беларусь стала членам ШОС.", "belarus-sco"),
+    ("Belarus became a full member of the SCO.", "belarus-sco"),
+]
+
+
+@pytest.mark.parametrize("text,topic", RELATION_VOCABULARY, ids=[t[:40] for t, _ in RELATION_VOCABULARY])
+def test_shipped_relation_vocabulary(shipped, text, topic):
+    assert topic in {m.topic_id for m in shipped.match({"title": text})}
+
+
+SHIPPED_NEGATIVES = [
+    # (title, body) — both names, no relation between them
+    ("Belarus joins the SCO", "Belarus became a member of the SCO, whose members include China, Iran, India and Russia."),
+    ("Chess Olympiad results", "Belarus beat Iran 3-1 in round five while China drew."),
+    ("Minsk Group meets", "The OSCE Minsk Group discussed Karabakh; Iran sent an observer."),
+    ("Sanctions list grows", "The EU sanctioned firms from Russia, Belarus, Iran and North Korea."),
+    ("Russia and China sign gas deal", "Moscow and Beijing agreed on prices. Separately, Lukashenko visited a farm."),
+]
+
+
+@pytest.mark.parametrize("title,body", SHIPPED_NEGATIVES, ids=[t for t, _ in SHIPPED_NEGATIVES])
+def test_shipped_topics_keep_out_lists_results_and_passing_mentions(shipped, title, body):
+    found = {m.topic_id for m in shipped.match({"title": title, "body": body})}
+    assert not found & {"belarus-iran", "belarus-china"}
+
+
+def test_explain_says_which_requirement_failed(shipped):
+    reasons = {d.topic_id: d for d in shipped.explain({"body": "Lukashenko met Putin. Iran tested a missile."})}
+    assert "not in one sentence" in reasons["belarus-iran"].reason
+    assert reasons["belarus-china"].reason == "no 'china' term"
+    found = dict((label, hits) for label, _, hits in shipped.found(reasons["belarus-iran"]))
+    assert "belarus" in found and "iran" in found
+
+
+def test_evidence_shows_the_relation_term_and_overlapping_terms_once(shipped):
+    [m] = [m for m in shipped.match({"title": "Лукашенко провел переговоры с президентом Ирана"})
+           if m.topic_id == "belarus-iran"]
+    spans = [(h.field, h.start, h.end) for h in m.evidence.hits]
+    assert len(spans) == len(set(spans))
+    assert any(h.text == "переговоры" for h in m.evidence.hits)
+    assert "переговоры" in m.evidence.terms
