@@ -23,12 +23,12 @@ from typing import Optional
 
 from newswatch.alerts.evidence import Evidence, HitView, Snippet
 from newswatch.alerts.rules import FIELDS, CompiledTopic, Rulebook
-from newswatch.alerts.scanner import FIELD_ORDER, Gate, Hit, Scanner, covering
+from newswatch.alerts.scanner import FIELD_ORDER, Hit, Scanner, covering
 from newswatch.alerts.sentences import Sentences
-from newswatch.alerts.text import Folded, fold
+from newswatch.alerts.text import fold
 
 LEDE = 2                         # sentences of the summary (and of the body) that form the lede
-MAX_HITS = 60                    # hits kept in the evidence of one match
+MAX_HITS = 30                    # hits kept in the evidence of one match (the deciding ones first)
 SNIPPET_CHARS = 300
 _FIELD_GAP = 100_000             # keeps `near` from spanning two fields
 # what stands between two names of an enumeration: "Russia, Belarus, Iran and the DPRK"
@@ -92,14 +92,26 @@ class _Item:
             s = self._sentences[name] = Sentences(self.fields[name])
         return s
 
-    def placed(self, hits: list[Hit]) -> list[Hit]:
-        """The hits after each field's dateline, each with the clause it stands in."""
+    def placed(self, hits: list[Hit], joined: Optional[list[str]] = None) -> list[Hit]:
+        """The hits after each field's dateline, each with its field and the clause it
+        stands in. ``joined``: the hits are in these fields joined by line breaks."""
+        names = joined or [n for n in FIELD_ORDER if n in self.fields]
+        bases, clauses, skips, ends = [], [], [], []
+        at = 0
+        for name in names:
+            bases.append(at if joined else 0)
+            clauses.append(self._split(name).clauses)
+            skips.append(self.dateline.get(name, 0))
+            ends.append(len(self.fields[name]))
+            at += len(self.fields[name]) + 1
+        index = {name: i for i, name in enumerate(names)}
         out: list[Hit] = []
-        for name in {h.field for h in hits}:
-            clauses = self._split(name).clauses
-            skip = self.dateline.get(name, 0)
-            out.extend(Hit(h.term, name, h.start, h.end, bisect.bisect_right(clauses, h.start) - 1)
-                       for h in hits if h.field == name and h.start >= skip)
+        for h in hits:
+            i = bisect.bisect_right(bases, h.start) - 1 if joined else index[h.field]
+            start, end = h.start - bases[i], h.end - bases[i]
+            if start < skips[i] or end > ends[i]:          # in the dateline; across a break (re:)
+                continue
+            out.append(Hit(h.term, names[i], start, end, bisect.bisect_right(clauses[i], start) - 1))
         return out
 
     def unit_text(self, unit: Unit) -> tuple[str, int, int]:
@@ -143,26 +155,16 @@ class Matcher:
     def __init__(self, rulebook: Rulebook):
         self.rulebook = rulebook
         self.terms = rulebook.terms
-        self.scanner = Scanner(rulebook.terms)
         # per topic: term → [(role, group position in its role)]
         self._roles: list[dict[int, list[tuple[str, int]]]] = []
         self._touch: dict[int, set[int]] = {}           # term → topics it can make match
         self._labels: list[dict[str, list[str]]] = []
-        # the prefilter: a topic is decided only when every `all` entry has a candidate
-        self._needed: list[list[frozenset[int]]] = []
-        self._shortcut: list[frozenset[int]] = []
         self._role_of: list[dict[int, tuple[str, str]]] = []
         for ti, ct in enumerate(rulebook.topics):
             labels: dict[str, list[str]] = {}
             for g in ct.groups:
                 labels.setdefault(g.role, []).append(g.label)
             self._labels.append(labels)
-            venue = frozenset(t for g in ct.groups if g.role == "venue" for t in g.terms)
-            needed = [frozenset(g.terms) for g in ct.groups if g.role == "all"]
-            if needed:
-                needed[0] = needed[0] | venue
-            self._needed.append(needed)
-            self._shortcut.append(frozenset(t for g in ct.groups if g.role == "pairs" for t in g.terms))
             role_of: dict[int, tuple[str, str]] = {}
             for g in ct.groups:
                 for t in g.terms:
@@ -189,7 +191,13 @@ class Matcher:
         venue_only -= {t for ct in rulebook.topics for g in ct.groups if g.role != "venue" for t in g.terms}
         self._uses = [frozenset(used - (venue_only - {t for g in ct.of_role("venue") for t in g.terms}))
                       for ct in rulebook.topics]
-        self._gate, self._gate_need, self._gate_pairs = self._build_gate()
+        # The gate first: a scan for the terms of each topic's sides only; an item that
+        # cannot satisfy any topic's every side stops there (most news items do), the
+        # others are scanned for every term the topics use.
+        self._gate_masks, self._gate_need, self._gate_pairs = self._build_gate()
+        self._gate_enough = sorted(set(self._gate_need) | set(self._gate_pairs))
+        self._gate_scanner = Scanner(rulebook.terms, only=self._gate_masks)
+        self.scanner = Scanner(rulebook.terms, only=used)
 
     @staticmethod
     def _topic_slots(ct: CompiledTopic) -> tuple[dict[int, tuple[int, ...]], frozenset[int], int, int]:
@@ -218,10 +226,11 @@ class Matcher:
                     mine.append(bucket)
         return {t: tuple(b) for t, b in slots.items()}, frozenset(ignore), n_all, n_any
 
-    def _build_gate(self) -> tuple[Gate, list[int], list[int]]:
-        """One bit per required entry of every topic: each `all` entry (venue terms count
-        for the first), or for an `any`-only topic its `any` entries together; a topic's
-        `pairs` have a bit that stands for all of them."""
+    def _build_gate(self) -> tuple[dict[int, int], list[int], list[int]]:
+        """The gate: one bit per required entry of every topic — each `all` entry (venue
+        terms count for the first), or for an `any`-only topic its `any` entries together —
+        and a bit per topic for its `pairs`, which stand for all of them. Returns each gate
+        term's bits, and per topic the bits it needs and its pairs bit."""
         masks: dict[int, int] = {}
         need: list[int] = []
         pair_bits: list[int] = []
@@ -252,7 +261,13 @@ class Matcher:
             pair_bits.append(bit)
             bit <<= 1
             need.append(topic_need)
-        return Gate(self.terms, masks), need, pair_bits
+        return masks, need, pair_bits
+
+    def _passing(self, bits: int, wanted: Optional[set[str]]) -> set[int]:
+        """The topics (wanted) whose every side, or a pair, has a term among ``bits``."""
+        return {ti for ti, ct in enumerate(self.rulebook.topics)
+                if (wanted is None or ct.topic.id in wanted)
+                and ((bits & self._gate_need[ti]) == self._gate_need[ti] or bits & self._gate_pairs[ti])}
 
     # ---- public ------------------------------------------------------------------------
     def match(self, fields: Mapping[str, str], topic_ids: Optional[Iterable[str]] = None) -> list[TopicMatch]:
@@ -266,18 +281,27 @@ class Matcher:
     def _decisions(self, fields: Mapping[str, str], topic_ids: Optional[Iterable[str]],
                    only_matches: bool) -> list[tuple[Decision, _Item, list[Hit]]]:
         wanted = set(topic_ids) if topic_ids is not None else None
-        folded: dict[str, Folded] = {k: fold(v) for k, v in fields.items() if v and k in FIELD_ORDER}
+        # The fields are read as one text: a phrase never spans the line breaks between
+        # them, and each hit is then given back to its field.
+        names = [k for k in FIELD_ORDER if fields.get(k)]
+        joined = "\n".join(fields[k] for k in names)
+        folded = fold(joined)
         passed: Optional[set[int]] = None
         if only_matches:
-            # most items name no topic's every side: turned away by one cheap pass
-            bits = self._gate.bits([fields[k] for k in folded], [f.text for f in folded.values()])
-            passed = {ti for ti, ct in enumerate(self.rulebook.topics)
-                      if (wanted is None or ct.topic.id in wanted)
-                      and ((bits & self._gate_need[ti]) == self._gate_need[ti] or bits & self._gate_pairs[ti])}
-            if not passed:
+            # stops at the first topic whose every side is there: the scan below says the rest
+            bits = self._gate_scanner.presence(joined, folded, self._gate_masks, self._gate_enough)
+            if not self._passing(bits, wanted):
                 return []
         item = _Item(fields)
-        hits = item.placed(self.scanner.scan(fields, folded))
+        if folded.offsets is None:
+            hits = item.placed(self.scanner.scan({"text": joined}, {"text": folded}), names)
+        else:                   # normalisation moved characters: read field by field
+            hits = item.placed(self.scanner.scan(fields, {k: fold(fields[k]) for k in names}))
+        if only_matches:
+            bits = 0
+            for h in hits:
+                bits |= self._gate_masks.get(h.term, 0)
+            passed = self._passing(bits, wanted)
         item.covered = covering(hits)
         by_term: dict[int, list[Hit]] = {}
         for h in hits:
@@ -289,9 +313,6 @@ class Matcher:
                 continue
             if passed is not None and ti not in passed:
                 continue
-            if only_matches and not (self._shortcut[ti] & present) and not all(
-                    need & present for need in self._needed[ti]):
-                continue                                   # some `all` entry has no candidate at all
             if not only_matches and not any(ti in self._touch.get(t, ()) for t in present):
                 out.append((Decision(ct.topic.id, False, "no term of the topic in the item"), item, hits))
                 continue
@@ -431,7 +452,7 @@ class Matcher:
             spread = "; ".join(f"'{k}' in {', '.join(v)}" for k, v in spots.items())
             scope = "the title" if topic.within == "title" else "one sentence or the title"
             return Decision(tid, False, f"not in {scope}: {spread}")
-        listed = self._enumerated(g, item)
+        listed = self._enumerated(g, item, set(candidates))
         ok = []
         why_not = ""
         for u in sorted(candidates, key=_order):
@@ -474,10 +495,11 @@ class Matcher:
         why = "in the title" if best[0] == "title" else f"in {_describe(best)}"
         return self._scored(tid, ct, g, deciding + rel, best, where, item, why)
 
-    def _enumerated(self, g: _Groups, item: _Item) -> set[Unit]:
-        """Units where the first side is one name in an enumeration of three or more
-        ("sanctions against Russia, Belarus, Iran and the DPRK")."""
-        names = sorted([h for hs in g.all for h in hs] + g.crowd + g.lists + g.venue,
+    def _enumerated(self, g: _Groups, item: _Item, units: set[Unit]) -> set[Unit]:
+        """Those of ``units`` where the first side is one name in an enumeration of three
+        or more ("sanctions against Russia, Belarus, Iran and the DPRK")."""
+        names = sorted([h for h in [h for hs in g.all for h in hs] + g.crowd + g.lists + g.venue
+                        if (h.field, h.clause) in units],
                        key=lambda h: (FIELD_ORDER.index(h.field), h.start))
         anchors = {id(h) for h in g.all[0]} if g.all else set()
         listed: set[Unit] = set()
@@ -521,8 +543,7 @@ class Matcher:
         rest = [h for h in _ordered(others) if (h.field, h.start, h.end) not in decided]
         shown = (deciding + rest)[:MAX_HITS]
         role_of = self._role_of[ti]
-        views = tuple(HitView(self.terms[h.term].text, role_of.get(h.term, ("", "all"))[0],
-                              role_of.get(h.term, ("", "all"))[1], h.field, h.start, h.end,
+        views = tuple(HitView(self.terms[h.term].text, *role_of.get(h.term, ("", "all")), h.field, h.start, h.end,
                               item.fields[h.field][h.start:h.end]) for h in shown)
         terms: list[str] = []
         for h in deciding + rest:

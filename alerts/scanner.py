@@ -17,10 +17,10 @@ terms cover it; a topic that uses one of them does not count the shorter hit on 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Optional
 
-import ahocorasick
+import ahocorasick_rs
 
 from newswatch.alerts.terms import Term, WordPattern, gap_allows
 from newswatch.alerts.text import Folded, fold
@@ -66,34 +66,64 @@ def _anchor(term: Term) -> int:
     return max(range(len(term.words)), key=rank)
 
 
+class _Keys:
+    """The keys of one automaton and what each stands for.
+
+    The automaton (ahocorasick_rs) reports, left to right and without overlaps, the
+    longest key at each place; keys are word characters only, so a key found inside a word
+    never hides one at the start of the next, and the shorter keys that start at the same
+    place (its prefixes: "belarus" in "belarusian") come with it: ``values[i]`` holds the
+    groups of key ``i`` and of every key that is a prefix of it, shortest first.
+    """
+
+    DFA_LIMIT = 25_000    # keys; a DFA is the fastest search but its memory grows with the keys
+
+    def __init__(self, groups: dict[str, tuple[Any, ...]]):
+        self.keys = list(groups)
+        self.values = []
+        for key in self.keys:
+            chain = [groups[key[:n]] for n in range(1, len(key)) if key[:n] in groups]
+            self.values.append(tuple(chain + [groups[key]]))
+        options: dict[str, Any] = {"matchkind": ahocorasick_rs.MatchKind.LeftmostLongest}
+        if len(self.keys) <= self.DFA_LIMIT:
+            options["implementation"] = ahocorasick_rs.Implementation.DFA
+        self._ac = ahocorasick_rs.AhoCorasick(self.keys, **options)
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        """(key number, start, end) of the keys found, in character offsets."""
+        return self._ac.find_matches_as_indexes(text)
+
+
 class Scanner:
-    def __init__(self, terms: Sequence[Term]):
+    """Finds the terms of ``terms`` (only those numbered in ``only``, when given); a hit
+    names its term by its index in ``terms``."""
+
+    def __init__(self, terms: Sequence[Term], only: Optional[Iterable[int]] = None):
         self.terms = list(terms)
         self.regex_terms: list[int] = []
         lower: dict[str, list[tuple[int, int, bool]]] = {}
-        upper: dict[str, list[tuple[int, int, bool]]] = {}
-        for idx, term in enumerate(self.terms):
+        wanted = range(len(self.terms)) if only is None else sorted(set(only))
+        for idx in wanted:
+            term = self.terms[idx]
             if term.regex is not None:
                 self.regex_terms.append(idx)
                 continue
             k = _anchor(term)
             word = term.words[k]
-            keys = lower
-            if word.acronym:
-                keys = upper
+            # acronyms are looked for in lower case too; their capitals are checked on the
+            # original text when found (``_candidate``)
             if word.forms is None:
                 assert word.prefix is not None
-                keys.setdefault(word.prefix.upper() if word.acronym else word.prefix, []).append((idx, k, True))
+                lower.setdefault(word.prefix, []).append((idx, k, True))
             else:
                 for form in word.forms:
-                    keys.setdefault(form.upper() if word.acronym else form, []).append((idx, k, False))
+                    lower.setdefault(form, []).append((idx, k, False))
         self.lower = self._automaton(lower)
-        self.upper = self._automaton(upper)
 
-    def _automaton(self, keys: dict[str, list[tuple[int, int, bool]]]) -> Optional[Any]:
+    def _automaton(self, keys: dict[str, list[tuple[int, int, bool]]]) -> Optional[_Keys]:
         if not keys:
             return None
-        a = ahocorasick.Automaton()
+        groups: dict[str, tuple[Any, ...]] = {}
         for key, entries in keys.items():
             # Single exact words (most terms) are confirmed by their boundaries alone. A
             # phrase whose anchor is followed (or preceded) by an exact word is filed under
@@ -119,11 +149,72 @@ class Scanner:
                         before.setdefault(form, []).append(e)
                 else:
                     slow.append(e)
-            a.add_word(key, (len(key), tuple(simple), tuple(slow),
-                             {f: tuple(es) for f, es in after.items()} or None,
-                             {f: tuple(es) for f, es in before.items()} or None))
-        a.make_automaton()
-        return a
+            groups[key] = (len(key), tuple(simple), tuple(slow),
+                           {f: tuple(es) for f, es in after.items()} or None,
+                           {f: tuple(es) for f, es in before.items()} or None)
+        return _Keys(groups)
+
+    def presence(self, text: str, folded: Folded, masks: Mapping[int, int], enough: Sequence[int]) -> int:
+        """The OR of ``masks`` (term → bits) over the terms found in ``text`` — the same
+        terms ``scan`` finds, but without building hits for single words, and a phrase is
+        verified only when it could add a bit not set yet; stops early once all the bits of
+        one of ``enough`` are set."""
+        low = folded.text
+        n = len(low)
+        bits = last = 0
+        table = self._group_bits(masks)
+        if self.lower is not None:
+            for pattern, start, _ in self.lower.find(low):
+                if start and (low[start - 1].isalnum() or low[start - 1] == "_"):
+                    continue
+                for klen, b_simple, b_slow, slow, b_after, after, b_before, before in table[pattern]:
+                    stop = start + klen
+                    found: list[Hit] = []
+                    if b_slow & ~bits:
+                        self._candidate("text", text, folded, start, stop, slow, found)
+                    if stop == n or not (low[stop].isalnum() or low[stop] == "_"):
+                        bits |= b_simple
+                        if b_after & ~bits:
+                            m = _NEXT_WORD.match(low, stop)
+                            es = after.get(m.group(2)) if m is not None else None
+                            if es:
+                                self._candidate("text", text, folded, start, stop, es, found)
+                        if b_before & ~bits:
+                            es = before.get(_previous_word(low, start))
+                            if es:
+                                self._candidate("text", text, folded, start, stop, es, found)
+                    if found:
+                        for h in found:
+                            bits |= masks[h.term]
+                if bits != last:
+                    last = bits
+                    for need in enough:
+                        if bits & need == need:
+                            return bits
+        for idx in self.regex_terms:
+            pattern_re = self.terms[idx].regex
+            assert pattern_re is not None
+            if masks[idx] & ~bits and any(m.end(1) > m.start(1) for m in pattern_re.finditer(text)):
+                bits |= masks[idx]
+        return bits
+
+    def _group_bits(self, masks: Mapping[int, int]) -> list[list[tuple[Any, ...]]]:
+        """Per key, its groups with the OR of the masks of their single words, slow
+        entries, and phrases filed after and before the key (made once per ``masks``)."""
+        cached = getattr(self, "_bits_cache", None)
+        if cached is not None and cached[0] is masks:
+            return cached[1]
+
+        def of(entries: Iterable[tuple[int, int, bool]]) -> int:
+            return _or(masks[e[0]] for e in entries)
+
+        table = [[(klen, _or(masks[i] for i in simple), of(slow), slow,
+                   _or(of(es) for es in (after or {}).values()), after,
+                   _or(of(es) for es in (before or {}).values()), before)
+                  for (klen, simple, slow, after, before) in chain]
+                 for chain in (self.lower.values if self.lower is not None else [])]
+        self._bits_cache = (masks, table)
+        return table
 
     def scan(self, fields: Mapping[str, str], folded: Optional[Mapping[str, Folded]] = None) -> list[Hit]:
         """Every hit in the fields (``folded``: their ``fold``, when already made)."""
@@ -142,51 +233,37 @@ class Scanner:
         append = out.append
         same = folded.offsets is None
         if self.lower is not None:
-            for end, (klen, simple, slow, after, before) in self.lower.iter(low):
-                start = end - klen + 1
+            values = self.lower.values
+            for pattern, start, _ in self.lower.find(low):
                 if start and (low[start - 1].isalnum() or low[start - 1] == "_"):
                     continue                                   # inside a word: the common case, cheaply
-                stop = end + 1
-                if slow:
-                    self._candidate(name, text, folded, start, stop, slow, out)
-                if stop < n and (low[stop].isalnum() or low[stop] == "_"):
-                    continue                                   # the key is the start of a longer word
-                if simple:
-                    if same:
-                        for idx in simple:
-                            append(Hit(idx, name, start, stop))
-                    else:
-                        for idx in simple:
-                            append(Hit(idx, name, folded.original(start), folded.original(end) + 1))
-                if after is not None:
-                    m = _NEXT_WORD.match(low, stop)
-                    if m is not None:
-                        found = after.get(m.group(2))
+                for klen, simple, slow, after, before in values[pattern]:
+                    stop = start + klen
+                    if slow:
+                        self._candidate(name, text, folded, start, stop, slow, out)
+                    if stop < n and (low[stop].isalnum() or low[stop] == "_"):
+                        continue                               # the key is the start of a longer word
+                    if simple:
+                        if same:
+                            for idx in simple:
+                                append(Hit(idx, name, start, stop))
+                        else:
+                            for idx in simple:
+                                append(Hit(idx, name, folded.original(start), folded.original(stop - 1) + 1))
+                    if after is not None:
+                        m = _NEXT_WORD.match(low, stop)
+                        if m is not None:
+                            found = after.get(m.group(2))
+                            if found:
+                                self._candidate(name, text, folded, start, stop, found, out)
+                    if before is not None:
+                        found = before.get(_previous_word(low, start))
                         if found:
                             self._candidate(name, text, folded, start, stop, found, out)
-                if before is not None:
-                    found = before.get(_previous_word(low, start))
-                    if found:
-                        self._candidate(name, text, folded, start, stop, found, out)
-        if self.upper is not None:
-            back = folded.inverse() if folded.offsets is not None else None
-            for end, (klen, simple, slow, after, before) in self.upper.iter(text):
-                start = end - klen + 1
-                if back is not None:
-                    if start not in back or end not in back:
-                        continue
-                    start, stop = back[start], back[end] + 1
-                else:
-                    stop = end + 1
-                entries = tuple((i, 0, False) for i in simple) + slow
-                for table in (after, before):
-                    for es in (table or {}).values():
-                        entries += es
-                self._candidate(name, text, folded, start, stop, tuple(dict.fromkeys(entries)), out)
         for idx in self.regex_terms:
-            pattern = self.terms[idx].regex
-            assert pattern is not None
-            for m in pattern.finditer(text):
+            regex = self.terms[idx].regex
+            assert regex is not None
+            for m in regex.finditer(text):
                 if m.end(1) > m.start(1):
                     out.append(Hit(idx, name, m.start(1), m.end(1)))
         return out
@@ -207,6 +284,8 @@ class Scanner:
             if continues and not is_prefix:
                 continue
             term = self.terms[idx]
+            if term.words[k].acronym and not _is_upper(text[folded.original(start):folded.original(stop - 1) + 1]):
+                continue                                       # "sco" is not SCO
             first, last = start, word_end
             if len(term.words) > 1:
                 first = self._before(term, k, low, text, folded, start)
@@ -248,77 +327,22 @@ class Scanner:
         return pos
 
 
-class Gate:
-    """A presence test run before the scan: which required entries could an item satisfy?
-
-    Each term given carries a bit mask (its topic entries); the gate ORs the masks of the
-    anchor words (``_anchor``) found as whole words — or, for ``word*``, at a word start —
-    without phrases, positions or sentences: one automaton pass with little done per key
-    found. It may say yes wrongly (an anchor word without the rest of its phrase), never no
-    wrongly, so an item it turns away has no topic that could match; most news items are
-    turned away here.
-    """
-
-    def __init__(self, terms: Sequence[Term], masks: Mapping[int, int]):
-        self.always = 0                              # bits of entries the gate cannot see (re: terms)
-        lower: dict[str, list[int]] = {}             # key → [mask, needs a word end]
-        upper: dict[str, list[int]] = {}
-        for idx, mask in masks.items():
-            term = terms[idx]
-            if term.regex is not None:
-                self.always |= mask
-                continue
-            word = term.words[_anchor(term)]
-            keys = upper if word.acronym else lower
-            whole = int(word.forms is not None)
-            for key in ([word.prefix] if word.forms is None else word.forms):
-                assert key is not None
-                key = key.upper() if word.acronym else key
-                entry = keys.setdefault(key, [0, 1])
-                entry[0] |= mask
-                entry[1] &= whole                    # a prefix term under the same key wins
-        self.lower = self._automaton(lower)
-        self.upper = self._automaton(upper)
-
-    @staticmethod
-    def _automaton(keys: dict[str, list[int]]) -> Optional[Any]:
-        if not keys:
-            return None
-        a = ahocorasick.Automaton()
-        for key, (mask, whole) in keys.items():
-            a.add_word(key, (len(key), mask, bool(whole)))
-        a.make_automaton()
-        return a
-
-    def bits(self, texts: Sequence[str], folded: Sequence[str]) -> int:
-        """The OR of the masks of every anchor word in an item's fields (``folded``: each
-        field's ``fold(...).text``; ``texts``: the originals, for acronyms)."""
-        mask = self.always
-        for automaton, fields in ((self.lower, folded), (self.upper, texts)):
-            if automaton is None:
-                continue
-            for text in fields:
-                n = len(text)
-                for end, (klen, m, whole) in automaton.iter(text):
-                    if m & ~mask:                    # only keys that would add a bit are checked
-                        start = end - klen + 1
-                        if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
-                            continue
-                        if whole and end + 1 < n and (text[end + 1].isalnum() or text[end + 1] == "_"):
-                            continue
-                        mask |= m
-        return mask
+def _or(values: Iterable[int]) -> int:
+    out = 0
+    for v in values:
+        out |= v
+    return out
 
 
 def _previous_word(low: str, pos: int) -> str:
     """The word that ends at most six non-word characters before ``pos``."""
-    end = pos
-    while end > 0 and pos - end < 6 and not (low[end - 1].isalnum() or low[end - 1] == "_"):
+    end = pos - 1
+    while end >= 0 and pos - end <= 6 and not low[end].isalnum():
         end -= 1
     start = end
-    while start > 0 and (low[start - 1].isalnum() or low[start - 1] == "_"):
+    while start >= 0 and (low[start].isalnum() or low[start] == "_"):
         start -= 1
-    return low[start:end]
+    return low[start + 1:end + 1]
 
 
 def covering(hits: list[Hit]) -> dict[Hit, set[int]]:

@@ -19,7 +19,6 @@ _APOS = "'\u2019\u02bc\u2018`\u00b4"
 _DROP = "\u00ad\u200b\u200c\u200d\u2060\u0301\u0300"
 _DROP_MAP = dict.fromkeys(map(ord, _DROP), None)
 _APOS_MAP = {ord(c): "'" for c in _APOS}
-_SLOW = re.compile(f"[{_DROP}]")
 # ё is written е; Belarusian ў is у after a vowel ("у Мінску" / "ў Мінску"), so the two are one
 _FOLD_PAIRS = (("ё", "е"), ("ў", "у"), ("\u2019", "'"), ("\u02bc", "'"), ("\u2018", "'"), ("`", "'"), ("\u00b4", "'"))
 WORD_RE = re.compile(r"\w+")
@@ -55,9 +54,18 @@ class Folded:
         return self.offsets[i] if i < len(self.offsets) else (self.offsets[-1] + 1 if self.offsets else 0)
 
 
+# Characters that Unicode normalisation would lengthen but that never matter inside a
+# term: replaced by one character each, so ordinary text keeps the fast path.
+_SAME_LENGTH = (("…", "."), ("№", "#"))      # the common ones; the rest take the slow path
+
+
 def fold(text: str) -> Folded:
     """Lower-case, ё→е, apostrophes unified, keeping offsets (C-speed for ordinary text)."""
-    if not _SLOW.search(text) and unicodedata.is_normalized("NFKC", text):
+    if not text.isascii():
+        for old, new in _SAME_LENGTH:
+            if old in text:
+                text = text.replace(old, new)
+    if not any(c in text for c in _DROP) and unicodedata.is_normalized("NFKC", text):
         folded = text.lower()
         if len(folded) == len(text):
             for old, new in _FOLD_PAIRS:     # str.replace beats str.translate on non-ASCII text
