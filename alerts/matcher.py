@@ -182,6 +182,7 @@ class Matcher:
                         self._touch.setdefault(t, set()).add(ti)
             self._roles.append(roles)
         self._slots = [self._topic_slots(ct) for ct in rulebook.topics]
+        self._venue_side = [self._venue_sides(ct) for ct in rulebook.topics]
         self._index = {ct.topic.id: i for i, ct in enumerate(rulebook.topics)}
         # Longest match wins across the rulebook ("cooperation" in "Shanghai Cooperation
         # Organization" is no relation for any topic), except that a venue phrase ("in
@@ -198,6 +199,23 @@ class Matcher:
         self._gate_enough = sorted(set(self._gate_need) | set(self._gate_pairs))
         self._gate_scanner = Scanner(rulebook.terms, only=self._gate_masks)
         self.scanner = Scanner(rulebook.terms, only=used)
+
+    def _venue_sides(self, ct: CompiledTopic) -> dict[int, int]:
+        """Which `all` entry each venue phrase stands for: the one whose term it holds
+        ("in Minsk" → belarus, "in Beijing" → china); the first when none."""
+        alls = ct.of_role("all")
+        out: dict[int, int] = {}
+        for g in ct.of_role("venue"):
+            for t in g.terms:
+                text = self.terms[t].text
+                side = 0
+                for i, group in enumerate(alls):
+                    probe = Scanner(self.terms, only=group.terms).scan({"text": text})
+                    if probe:
+                        side = i
+                        break
+                out[t] = side
+        return out
 
     @staticmethod
     def _topic_slots(ct: CompiledTopic) -> tuple[dict[int, tuple[int, ...]], frozenset[int], int, int]:
@@ -240,15 +258,13 @@ class Matcher:
             for t in terms:
                 masks[t] = masks.get(t, 0) | b
 
-        for ct in self.rulebook.topics:
+        for ti, ct in enumerate(self.rulebook.topics):
             alls = ct.of_role("all")
             topic_need = 0
             if alls:
                 for i, g in enumerate(alls):
                     mark(g.terms, bit)
-                    if i == 0:
-                        for v in ct.of_role("venue"):
-                            mark(v.terms, bit)
+                    mark([t for t, side in self._venue_side[ti].items() if side == i], bit)
                     topic_need |= bit
                     bit <<= 1
             else:
@@ -345,10 +361,12 @@ class Matcher:
                                                and h.end <= m.end)))
                     continue
                 if ignores:
-                    cover = next((m for m in ignores if m.field == h.field and m.start == h.start
-                                  and h.end == m.end and m.term != h.term), None)
+                    # the same words as an ignore phrase, or some of them ("В Китай" in «В
+                    # Китай-городе»)
+                    cover = next((m for m in ignores if m.field == h.field and m.start < h.end
+                                  and h.start < m.end and m.term != h.term), None)
                     if cover is not None:
-                        masked.append((h, cover))              # the same words as an ignore phrase
+                        masked.append((h, cover))
                         continue
                 for b in where:
                     buckets[b].append(h)
@@ -381,7 +399,8 @@ class Matcher:
         for role in _ROLES:
             hs = getattr(g, role)
             if hs:
-                labels = {grp.label for grp in ct.of_role(role)}
+                terms = {h.term for h in hs}
+                labels = {grp.label for grp in ct.of_role(role) if terms.intersection(grp.terms)}
                 out.append((", ".join(sorted(labels)), role, _ordered(hs)))
         if g.masked:
             out.append(("masked by ignore", "ignore", _ordered([h for h, _ in g.masked])))
@@ -401,7 +420,8 @@ class Matcher:
             if not found:
                 return Decision(tid, False, "no term of any entry")
             return self._scored(tid, ct, g, found, None, "item", item, "an `any` term")
-        missing = [i for i, hs in enumerate(g.all) if not hs and not (i == 0 and g.venue)]
+        venue_sides = {self._venue_side[ti].get(h.term, 0) for h in g.venue}
+        missing = [i for i, hs in enumerate(g.all) if not hs and i not in venue_sides]
         if missing and not g.pairs:
             i = missing[0]
             label = self._label(ct, "all", i)
@@ -432,13 +452,15 @@ class Matcher:
         rel_units = {(h.field, h.clause) for hs in g.any for h in hs} | pair_units
         crowd: dict[Unit, set[int]] = {}
         for h in g.crowd:
-            crowd.setdefault((h.field, h.clause), set()).add(h.term)
+            crowd.setdefault((h.field, h.clause), set()).add(h.start)      # words, not terms
         vetoed = {(h.field, h.clause) for h in g.veto}
-        # "in Minsk" stands for the first side where no other country is named
-        venue_units = {(h.field, h.clause) for h in g.venue}
-        for u in venue_units:
+        # "in Minsk" stands for its side (Belarus) where no other country is named: else
+        # others are meeting there ("Russia and China held talks in Minsk")
+        sides = self._venue_side[self._index[tid]]
+        for h in g.venue:
+            u = (h.field, h.clause)
             if not crowd.get(u):
-                has.setdefault(u, set()).add(0)
+                has.setdefault(u, set()).add(sides.get(h.term, 0))
         need_rel = bool(g.any)
         # a relation term in the title counts for any sentence, unless the title is a
         # round-up of several clauses ("Belarus passes budget; China's exports grow")
@@ -457,7 +479,7 @@ class Matcher:
         why_not = ""
         for u in sorted(candidates, key=_order):
             if u in listed and u not in pair_units:
-                why_not = why_not or (f"{_describe(u)} lists '{self._label(ct, 'all', 0)}' among three or more "
+                why_not = why_not or (f"{_describe(u)} names a side among three or more "
                                       f"countries or bodies: a list, not a relation")
                 continue
             if need_rel and not (u in rel_units or title_rel):
@@ -481,6 +503,10 @@ class Matcher:
         if best is None:
             # only deep in the body: the title must not be about the other side alone
             title_groups = set().union(*(v for u, v in has.items() if u[0] == "title"))
+            title_crowd = any(u[0] == "title" for u in crowd)
+            if title_crowd and not title_groups and not any(u[0] == "title" for u in pair_units):
+                return Decision(tid, False, f"only deep in the body ({_describe(ok[0])}) while the title is about "
+                                            f"another country: the story's subject is elsewhere")
             if title_groups and 0 not in title_groups and not any(u[0] == "title" for u in pair_units):
                 labels = ", ".join(self._label(ct, "all", i) for i in sorted(title_groups))
                 return Decision(tid, False, f"only deep in the body ({_describe(ok[0])}) while the title is about "
@@ -496,12 +522,13 @@ class Matcher:
         return self._scored(tid, ct, g, deciding + rel, best, where, item, why)
 
     def _enumerated(self, g: _Groups, item: _Item, units: set[Unit]) -> set[Unit]:
-        """Those of ``units`` where the first side is one name in an enumeration of three
-        or more ("sanctions against Russia, Belarus, Iran and the DPRK")."""
+        """Those of ``units`` where a side is one name in an enumeration of three or more
+        ("sanctions against Russia, Belarus, Iran and the DPRK"; "visa-free to China, the
+        UAE, Serbia and Georgia")."""
         names = sorted([h for h in [h for hs in g.all for h in hs] + g.crowd + g.lists + g.venue
                         if (h.field, h.clause) in units],
                        key=lambda h: (FIELD_ORDER.index(h.field), h.start))
-        anchors = {id(h) for h in g.all[0]} if g.all else set()
+        anchors = {id(h) for hs in g.all for h in hs}
         listed: set[Unit] = set()
         run: list[Hit] = []
         for h in names:

@@ -89,7 +89,22 @@ def _be_verb(w: str) -> set[str]:
     return out
 
 
+# Taraškievica (the classical orthography Radio Svaboda and Nasha Niva write) marks the
+# softness of doubled consonants: уступленне → уступленьне, насенне → насеньне.
+_TARASK = (("нн", "ньн"), ("лл", "льл"), ("цц", "цьц"), ("сс", "сьс"), ("зз", "зьз"))
+
+
 def belarusian_forms(word: str) -> set[str]:
+    forms = _belarusian_forms(word)
+    extra = set()
+    for f in forms:
+        for plain, marked in _TARASK:
+            if plain in f:
+                extra.add(f.replace(plain, marked))
+    return forms | extra
+
+
+def _belarusian_forms(word: str) -> set[str]:
     w = word
     if len(w) < 3:
         return {w}

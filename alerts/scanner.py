@@ -137,7 +137,7 @@ class Scanner:
             for e in entries:
                 idx, k, is_prefix = e
                 words = self.terms[idx].words
-                if is_prefix or words[k].acronym:
+                if is_prefix or words[k].acronym or words[k].capital:
                     slow.append(e)
                 elif len(words) == 1:
                     simple.append(idx)
@@ -284,8 +284,11 @@ class Scanner:
             if continues and not is_prefix:
                 continue
             term = self.terms[idx]
-            if term.words[k].acronym and not _is_upper(text[folded.original(start):folded.original(stop - 1) + 1]):
+            anchor = term.words[k]
+            if anchor.acronym and not _is_upper(text[folded.original(start):folded.original(stop - 1) + 1]):
                 continue                                       # "sco" is not SCO
+            if anchor.capital and not text[folded.original(start)].isupper():
+                continue                                       # "china" is not China
             first, last = start, word_end
             if len(term.words) > 1:
                 first = self._before(term, k, low, text, folded, start)
@@ -297,6 +300,8 @@ class Scanner:
     @staticmethod
     def _word_ok(wp: WordPattern, word: str, text: str, folded: Folded, start: int, end: int) -> bool:
         if not wp.matches(word):
+            return False
+        if wp.capital and not text[folded.original(start)].isupper():
             return False
         return not wp.acronym or _is_upper(text[folded.original(start):folded.original(end - 1) + 1])
 

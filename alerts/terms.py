@@ -5,6 +5,8 @@
   ``visit`` visits, visited, visiting; ``Кітай`` Кітая, Кітаем.
 * ``word*`` matches any word that starts with ``word`` (at least three letters before ``*``).
 * ``=word`` matches the word exactly, not its other forms.
+* ``^Word`` matches only when written with a capital ("^China" is the country, not the
+  porcelain of "Minsk-made china").
 * A word of two to five capitals (SCO, ШОС, КНР) matches only when written in capitals.
 * A phrase (``Великий камень``, ``Shanghai Cooperation Organization``) matches its words in
   order, each in any of its forms («в Великом камне»), with spaces, dashes or quotes
@@ -45,6 +47,7 @@ class WordPattern:
     forms: Optional[frozenset[str]]   # exact normalised forms, or None for a prefix word
     prefix: Optional[str]
     acronym: bool
+    capital: bool = False             # must start with a capital letter in the text
 
     def matches(self, norm: str) -> bool:
         if self.forms is not None:
@@ -104,6 +107,8 @@ def compile_term(text: str) -> Term:
             continue
         if words:
             joins.append(any(c in DASHES for c in pieces[n - 1]))
+        capital = piece.startswith("^")
+        piece = piece.lstrip("^")
         exact = piece.startswith("=")
         core = piece.lstrip("=")
         wildcard = core.endswith("*")
@@ -118,7 +123,7 @@ def compile_term(text: str) -> Term:
         if wildcard:
             if len(norm) < MIN_PREFIX:
                 raise ValueError(f"'{piece}' would match too much: put at least {MIN_PREFIX} letters before '*'")
-            words.append(WordPattern(forms=None, prefix=norm, acronym=acronym))
+            words.append(WordPattern(forms=None, prefix=norm, acronym=acronym, capital=capital))
         elif "'" in norm:
             # a text's words end at an apostrophe (People's → people, s; сям'і → сям, і): inflect
             # the whole word, then split each form the same way
@@ -131,7 +136,7 @@ def compile_term(text: str) -> Term:
                                          prefix=None, acronym=False))
         else:
             forms = forms_of(norm, ("=" if exact else "") + core)
-            words.append(WordPattern(forms=forms, prefix=None, acronym=acronym))
+            words.append(WordPattern(forms=forms, prefix=None, acronym=acronym, capital=capital))
     if not words:
         raise ValueError(f"term {raw!r} has no letters or digits, so it can never match")
     return Term(text=raw, words=tuple(words), joins=tuple(joins))

@@ -13,7 +13,7 @@ from newswatch.scheduler.config import load_config
 from tests.conftest import DATA, ROOT
 
 TOPICS = ("belarus-iran", "belarus-china", "belarus-sco")
-BLIND = sorted((DATA / "cases").glob("blind-*.tsv"))
+BLIND = sorted((DATA / "cases").glob("blind-*.tsv"))        # blind2-*.tsv: the held-out test set
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_the_blind_cases_are_many_split_and_whole_items():
     cases = [c for p in BLIND for c in load_cases(p)]
     assert len(cases) >= 600
     assert {c.lang for c in cases} == {"en", "ru", "be"}
-    assert {c.split for c in cases} == {"dev", "test"}
+    assert {"dev", "dev2"} <= {c.split for c in cases}
     assert sum(c.kind == "item" for c in cases) >= len(cases) / 2
     # most are paraphrased from real published pages and keep the page's address
     assert sum(c.url.startswith("http") for c in cases) >= 0.6 * len(cases)
@@ -33,8 +33,9 @@ def test_the_blind_cases_are_many_split_and_whole_items():
         assert sum(t in c.topics for c in cases if c.split == "dev") >= 30
 
 
-def test_dev_split_precision_and_recall(matcher, capsys):
-    cases = [c for p in BLIND for c in load_cases(p) if c.split == "dev"]
+def test_dev_splits_precision_and_recall(matcher, capsys):
+    # dev2: the first held-out split, reported once (docs/eval-test-v1.txt), then tuned on
+    cases = [c for p in BLIND for c in load_cases(p) if c.split in ("dev", "dev2")]
     report = evaluate(matcher, cases)
     with capsys.disabled():
         print("\n" + report.text(limit=20))
