@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from newswatch.alerts.evidence import Evidence, HitView, Snippet
-from newswatch.alerts.rules import FIELDS, CompiledTopic, Rulebook
+from newswatch.alerts.rules import FIELDS, CompiledTopic, Group, Rulebook
 from newswatch.alerts.scanner import FIELD_ORDER, Hit, Scanner, covering
 from newswatch.alerts.sentences import Sentences
 from newswatch.alerts.text import fold
@@ -181,6 +181,7 @@ class Matcher:
                     if g.role in ("all", "any", "pairs"):
                         self._touch.setdefault(t, set()).add(ti)
             self._roles.append(roles)
+        self._probes: dict[tuple[int, ...], Scanner] = {}
         self._slots = [self._topic_slots(ct) for ct in rulebook.topics]
         self._venue_side = [self._venue_sides(ct) for ct in rulebook.topics]
         self._index = {ct.topic.id: i for i, ct in enumerate(rulebook.topics)}
@@ -200,6 +201,21 @@ class Matcher:
         self._gate_scanner = Scanner(rulebook.terms, only=self._gate_masks)
         self.scanner = Scanner(rulebook.terms, only=used)
 
+    def _holds(self, term: int, groups: list[Group]) -> bool:
+        """Does the text of ``term`` itself hold a term of every one of ``groups``?"""
+        text = self.terms[term].text
+        if text.startswith("re:") or not groups:
+            return False
+        return all(self._probe(g).scan({"text": text.lstrip("=^")}) for g in groups)
+
+    def _probe(self, group: Group) -> Scanner:
+        """A scanner of one group's terms, made once (for looking inside other terms)."""
+        key = tuple(group.terms)
+        found = self._probes.get(key)
+        if found is None:
+            found = self._probes[key] = Scanner(self.terms, only=group.terms)
+        return found
+
     def _venue_sides(self, ct: CompiledTopic) -> dict[int, int]:
         """Which `all` entry each venue phrase stands for: the one whose term it holds
         ("in Minsk" → belarus, "in Beijing" → china); the first when none."""
@@ -210,8 +226,7 @@ class Matcher:
                 text = self.terms[t].text
                 side = 0
                 for i, group in enumerate(alls):
-                    probe = Scanner(self.terms, only=group.terms).scan({"text": text})
-                    if probe:
+                    if self._probe(group).scan({"text": text}):
                         side = i
                         break
                 out[t] = side
@@ -264,7 +279,8 @@ class Matcher:
             if alls:
                 for i, g in enumerate(alls):
                     mark(g.terms, bit)
-                    mark([t for t, side in self._venue_side[ti].items() if side == i], bit)
+                    mark([t for t, side in self._venue_side[ti].items() if side == i
+                          and not self._holds(t, [alls[i]])], bit)
                     topic_need |= bit
                     bit <<= 1
             else:
@@ -273,7 +289,9 @@ class Matcher:
                 topic_need = bit
                 bit <<= 1
             for g in ct.of_role("pairs"):
-                mark(g.terms, bit)
+                # a pair whose words are side terms themselves ("Belarus-Iran") sets the
+                # sides' bits anyway; only the others ("Great Stone") need a look
+                mark([t for t in g.terms if not self._holds(t, alls)], bit)
             pair_bits.append(bit)
             bit <<= 1
             need.append(topic_need)
