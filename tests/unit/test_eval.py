@@ -13,7 +13,7 @@ from newswatch.scheduler.config import load_config
 from tests.conftest import DATA, ROOT
 
 TOPICS = ("belarus-iran", "belarus-china", "belarus-sco")
-BLIND = sorted((DATA / "cases").glob("blind-*.tsv"))        # blind2-*.tsv: the held-out test set
+BLIND = sorted((DATA / "cases").glob("blind*.tsv"))
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def matcher() -> Matcher:
 
 def test_the_blind_cases_are_many_split_and_whole_items():
     cases = [c for p in BLIND for c in load_cases(p)]
-    assert len(cases) >= 600
+    assert len(cases) >= 900
     assert {c.lang for c in cases} == {"en", "ru", "be"}
     assert {"dev", "dev2"} <= {c.split for c in cases}
     assert sum(c.kind == "item" for c in cases) >= len(cases) / 2
@@ -34,8 +34,9 @@ def test_the_blind_cases_are_many_split_and_whole_items():
 
 
 def test_dev_splits_precision_and_recall(matcher, capsys):
-    # dev2: the first held-out split, reported once (docs/eval-test-v1.txt), then tuned on
-    cases = [c for p in BLIND for c in load_cases(p) if c.split in ("dev", "dev2")]
+    # dev2 and dev3 were held out, reported once (docs/eval-test-v1.txt, -v2.txt), then
+    # tuned on; the `test` split is reported in the README, not asserted here
+    cases = [c for p in BLIND for c in load_cases(p) if c.split.startswith("dev")]
     report = evaluate(matcher, cases)
     with capsys.disabled():
         print("\n" + report.text(limit=20))
