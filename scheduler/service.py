@@ -33,7 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from newswatch.alerts.digest_send import DigestStatus
-from newswatch.scheduler import cycle
+from newswatch.scheduler import cycle, memory
 from newswatch.scheduler.config import Config, ConfigError, load_config, read_settings_file
 from newswatch.scheduler.runtime import Runtime
 from newswatch.spiders.durations import describe_duration
@@ -156,6 +156,7 @@ class Service:
         with self.rt.mutex:
             cycle.match_new(self.rt)
             self._deliver(None)
+        memory.trim()
 
     def _deliver(self, only: Optional[str]) -> None:
         for r in cycle.deliver(self.rt, options=cycle.DeliverOptions(only=only, backoff=True)):
@@ -307,5 +308,6 @@ class Service:
 def run_service(config_path: Optional[str], logs: LogSettings) -> int:
     from newswatch.scheduler.config import default_path
 
+    memory.limit_arenas()          # before any thread starts
     return Service(str(config_path or default_path()), logs).run()
 

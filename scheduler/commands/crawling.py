@@ -13,6 +13,7 @@ from newswatch.scheduler.commands.common import (
     Formatter,
     UsageError,
     config,
+    err,
     plural,
     runtime,
 )
@@ -70,7 +71,47 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(r.status is DigestStatus.FAILED for r in results) else EXIT_OK
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from newswatch.scheduler.config import ConfigError
+    from newswatch.spiders.probe import ProbeError, fetch, probe
+
+    agent = "newswatch probe"
+    try:
+        agent = config(args).settings.crawl.user_agent
+    except ConfigError:
+        pass                                  # probing needs no settings file
+    target = args.target
+    try:
+        if Path(target).is_file():
+            try:
+                body = Path(target).read_bytes()
+            except OSError as exc:
+                raise UsageError(f"cannot read {target}: {exc.strerror}") from None
+            ctype, url = "", args.url or Path(target).resolve().as_uri()
+        elif target.startswith(("http://", "https://")):
+            body, ctype, url = fetch(target, agent, allow_private=args.allow_private)
+        else:
+            raise UsageError(f"{target}: neither a file nor an http(s) address")
+    except ProbeError as exc:
+        err(str(exc))
+        return EXIT_FAILED
+    print(probe(body, url, ctype).text())
+    return EXIT_OK
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser("probe", help="look at one page and propose how to configure it as a source",
+                       formatter_class=Formatter,
+                       description="Fetch one page (or read a saved file) and say what it is — feed, sitemap, JSON\n"
+                                   "listing, HTML listing or article — with candidate listing selectors (repeated\n"
+                                   "blocks with links and dates, and how many each finds), the feeds and sitemaps\n"
+                                   "it links to, the article metadata it carries, and a sources: entry to start from.")
+    c.add_argument("target", metavar="URL|FILE", help="an http(s) address, or a saved page")
+    c.add_argument("--url", help="for a saved file: the address it came from (to resolve its links)")
+    c.add_argument("--allow-private", action="store_true",
+                   help="also follow redirects to private or loopback addresses (the address given is always allowed)")
+    c.set_defaults(func=cmd_probe)
+
     c = sub.add_parser("crawl", help="fetch sources now and store new items", formatter_class=Formatter,
                        description="Fetch now, store new items, match them, and print a line per source.\n"
                                    "Exit 1 when every source failed.")
