@@ -44,6 +44,13 @@ Entry = Union[str, list[str]]
 TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
+FieldName = Literal["title", "summary", "body"]
+
+
+def _every_field() -> list[FieldName]:
+    return ["title", "summary", "body"]
+
+
 class Topic(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,7 +69,7 @@ class Topic(BaseModel):
     crowd_max: int = Field(default=2, ge=0, le=100)
     within: Literal["sentence", "title", "item"] = "sentence"
     near: Optional[int] = Field(default=None, ge=1, le=10000)
-    fields: list[Literal["title", "summary", "body"]] = Field(default_factory=lambda: list(FIELDS))
+    fields: list[FieldName] = Field(default_factory=lambda: _every_field())
     weights: dict[str, float] = Field(default_factory=dict)
     min_score: float = 0.0
 
