@@ -17,9 +17,13 @@ inflected.
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
 import re
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 from newswatch.alerts.text import normalize_word
 
@@ -170,7 +174,80 @@ _FUNCTION_WORDS = frozenset({
 
 
 def forms_of(word: str, raw: str) -> frozenset[str]:
-    """Every form of one word of a term. ``word`` is normalised, ``raw`` as written."""
+    """Every form of one word of a term. ``word`` is normalised, ``raw`` as written.
+
+    Russian forms come from the dictionary (a few milliseconds a word), so they are kept in
+    a cache file between runs (``_FormsCache``): a settings file of a thousand terms then
+    compiles in a fraction of a second."""
+    key = f"{word}\t{raw}"
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    forms = _forms_of(word, raw)
+    _CACHE.put(key, forms)
+    return forms
+
+
+class _FormsCache:
+    """Word → forms, in a JSON file under the user's cache folder ($NEWSWATCH_CACHE_DIR,
+    else $XDG_CACHE_HOME/newswatch, else ~/.cache/newswatch), named for the dictionary's
+    and these rules' versions; read on first use, written back at exit when it grew. A
+    folder that cannot be written only means no cache."""
+
+    VERSION = "1"        # bump when the inflection rules above change
+
+    def __init__(self) -> None:
+        self.forms: Optional[dict[str, frozenset[str]]] = None
+        self.new = 0
+
+    def _path(self) -> Optional[Path]:
+        root = os.environ.get("NEWSWATCH_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "newswatch")
+        try:
+            from importlib.metadata import version
+
+            dicts = version("pymorphy3-dicts-ru")
+        except Exception:   # noqa: BLE001 - no metadata: no cache
+            return None
+        return Path(root) / f"forms-{self.VERSION}-{dicts}.json"
+
+    def _load(self) -> dict[str, frozenset[str]]:
+        if self.forms is None:
+            self.forms = {}
+            path = self._path()
+            try:
+                if path is not None and path.exists():
+                    self.forms = {k: frozenset(v) for k, v in json.loads(path.read_text("utf-8")).items()}
+            except (OSError, ValueError):
+                self.forms = {}
+            atexit.register(self.save)
+        return self.forms
+
+    def get(self, key: str) -> Optional[frozenset[str]]:
+        return self._load().get(key)
+
+    def put(self, key: str, forms: frozenset[str]) -> None:
+        self._load()[key] = forms
+        self.new += 1
+
+    def save(self) -> None:
+        path = self._path()
+        if not self.new or path is None or self.forms is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({k: sorted(v) for k, v in self.forms.items()}, ensure_ascii=False), "utf-8")
+            os.replace(tmp, path)
+            self.new = 0
+        except OSError:
+            pass
+
+
+_CACHE = _FormsCache()
+
+
+def _forms_of(word: str, raw: str) -> frozenset[str]:
     letters = [c for c in raw if c.isalpha()]
     if raw.startswith("=") or (2 <= len(letters) <= 5 and all(c.isupper() for c in letters)) \
             or word in _FUNCTION_WORDS or len(word) <= 2:

@@ -216,19 +216,13 @@ class Parsed:
     lines: dict[tuple, int]
 
 
-def parse_settings(text: str, filename: str = "settings.yaml", under: Optional[Settings] = None) -> Parsed:
-    """Validate settings text; ConfigError listing every problem found.
-
-    ``under``: the text is a rules draft laid over these settings — it may hold only
-    ``terms:`` and ``topics:``; its term lists replace the ones of the same name, its
-    topics the ones of the same id, and new ones are added (see ``load_draft``)."""
-    def fail(line: int, key: str, message: str) -> ConfigError:
-        return ConfigError([Problem(filename, line, key, message)])
-
-    if len(text.encode("utf-8", "replace")) > MAX_BYTES:
-        raise fail(1, "(file)", f"the settings file is larger than {MAX_BYTES // 1_000_000} MB; is it the right file?")
-    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
-        raise fail(1, "(file)", "the settings file is empty; it needs at least sources:, topics: and subscribers:")
+def _read_yaml(text: str, fail: Any) -> tuple[dict, dict[tuple, int]]:
+    """The settings as plain data, and the line of every key. The round-trip parser that
+    gives lines is slow (~0.5 s for the shipped file), so the result is kept in the cache
+    folder under the text's hash: an unchanged file is read in milliseconds."""
+    cached = _yaml_cache(text)
+    if cached is not None:
+        return cached
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -248,6 +242,54 @@ def parse_settings(text: str, filename: str = "settings.yaml", under: Optional[S
         raise fail(_first_alias_line(text), "(yaml)",
                    f"the file expands through aliases (*name) into more than {MAX_VALUES:,} values; "
                    f"refused (an alias bomb?)") from None
+    _yaml_cache(text, (data, lines))
+    return data, lines
+
+
+def _yaml_cache(text: str, value: Optional[tuple[dict, dict[tuple, int]]] = None
+                ) -> Optional[tuple[dict, dict[tuple, int]]]:
+    """Read (or, given ``value``, write) the parsed form of ``text`` in the cache folder."""
+    import json
+
+    root = os.environ.get("NEWSWATCH_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "newswatch")
+    key = hashlib.sha256(("settings-v1\n" + text).encode("utf-8")).hexdigest()[:32]
+    path = Path(root) / "settings" / f"{key}.json"
+    if value is None:
+        try:
+            blob = json.loads(path.read_text("utf-8"))
+            return blob["data"], {tuple(k): v for k, v in blob["lines"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    try:
+        blob = json.dumps({"data": value[0], "lines": [[list(k), v] for k, v in value[1].items()]},
+                          ensure_ascii=False)
+    except (TypeError, ValueError):        # a value JSON cannot hold (a date): not cached
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(blob, "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return None
+
+
+def parse_settings(text: str, filename: str = "settings.yaml", under: Optional[Settings] = None) -> Parsed:
+    """Validate settings text; ConfigError listing every problem found.
+
+    ``under``: the text is a rules draft laid over these settings — it may hold only
+    ``terms:`` and ``topics:``; its term lists replace the ones of the same name, its
+    topics the ones of the same id, and new ones are added (see ``load_draft``)."""
+    def fail(line: int, key: str, message: str) -> ConfigError:
+        return ConfigError([Problem(filename, line, key, message)])
+
+    if len(text.encode("utf-8", "replace")) > MAX_BYTES:
+        raise fail(1, "(file)", f"the settings file is larger than {MAX_BYTES // 1_000_000} MB; is it the right file?")
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        raise fail(1, "(file)", "the settings file is empty; it needs at least sources:, topics: and subscribers:")
+    data, lines = _read_yaml(text, fail)
     problems: list[Problem] = []
 
     def report(loc: tuple, message: str) -> None:

@@ -59,8 +59,6 @@ def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
     sources = list(sources)
     if not sources:
         return []
-    limit = time_limit if time_limit is not None else crawl.time_limit.total_seconds()
-    groups = split_by_host(sources, min(crawl.processes, max(1, len(sources) // MIN_SOURCES_PER_PROCESS)))
     lock = threading.Lock()
     results: list[SourceResult] = []
 
@@ -70,6 +68,16 @@ def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
             if on_result:
                 on_result(res)
 
+    # sources whose feed answers 304 need no crawl child at all
+    for res in _unchanged(sources, crawl, storage_url):
+        collect(res)
+    done = {r.source_id for r in results}
+    sources = [s for s in sources if s.id not in done]
+    if not sources:
+        return results
+    limit = time_limit if time_limit is not None else crawl.time_limit.total_seconds()
+    groups = split_by_host(sources, min(crawl.processes, max(1, len(sources) // MIN_SOURCES_PER_PROCESS)))
+
     jobs = [CrawlJob(storage_url, crawl, g, verbose, logs.level, logs.format, scrapy or {}) for g in groups]
     threads = [threading.Thread(target=_run_child, args=(job, collect, limit, cancel), daemon=True) for job in jobs]
     for t in threads:
@@ -77,6 +85,26 @@ def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
     for t in threads:
         t.join()
     return results
+
+
+def _unchanged(sources: list[Source], crawl: CrawlSettings, storage_url: str) -> list[SourceResult]:
+    """The sources that answered 304 to one conditional request (``spiders.preflight``)."""
+    from newswatch.spiders.preflight import preflight
+    from newswatch.storage.crawl_repo import CrawlRepository
+    from newswatch.storage.engine import Database
+    from newswatch.storage.errors import StorageError
+
+    try:
+        db = Database(storage_url)
+    except StorageError:
+        return []                  # the crawl children report the database problem
+    try:
+        unchanged, _ = preflight(sources, crawl, CrawlRepository(db))
+        return unchanged
+    except StorageError:
+        return []
+    finally:
+        db.close()
 
 
 def _run_child(job: CrawlJob, collect: Callable[[SourceResult], None], limit: float,

@@ -38,9 +38,12 @@ def test_conditional_requests_and_a_retitled_item(run_cli, tmp_path, site):
     cfg = write_settings(tmp_path / "settings.yaml", settings_for(feed_source(site)))
     code, out, _ = run_cli("crawl", config=cfg)
     assert "feed: ok, 2 items (2 new, 0 updated)" in out and code == 0
+    before = len(site.requests)
     code, out, _ = run_cli("crawl", config=cfg)
     assert "feed: not modified" in out
     assert "If-None-Match" in [r for r in site.requests if r["path"] == "/rss"][-1]["headers"]
+    # one conditional request from the parent and no crawl child (which would ask again)
+    assert len(site.requests) - before == 1
     items[0]["title"] = "Belarus trade grows by 12 percent"          # the publisher re-titles an item
     site.add("/rss", rss(items), "application/rss+xml")
     code, out, _ = run_cli("crawl", config=cfg)
