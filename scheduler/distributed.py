@@ -43,7 +43,8 @@ def remote_crawl(rt: Runtime, sources: Iterable[Source], on_result: Callable[[So
             with app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1)
                 for group in groups[len(pending):]:
-                    job = CrawlJob(rt.cfg.storage_url, crawl, group, False, rt.logs.level, rt.logs.format)
+                    job = CrawlJob(rt.cfg.storage_url, crawl, group, False, rt.logs.level, rt.logs.format,
+                                   configured=sorted({u for s in sources for u in s.configured_urls()}))
                     pending.append((group, app.send_task(TASK, args=[job.to_json()], queue=crawl.queue,
                                                          connection=conn)))
             break

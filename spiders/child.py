@@ -9,16 +9,17 @@ long-running scheduler, and lets the parent stop a hung crawl.
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import Any, Optional, TextIO
 
 from newswatch.spiders.job import CrawlJob
 from newswatch.spiders.logs import setup_logging
-from newswatch.spiders.middlewares import RETRY_CODES
 from newswatch.spiders.results import SourceResult
+from newswatch.spiders.retry import RETRY_CODES
 from newswatch.spiders.sources import CrawlSettings, Source
 
 
-def scrapy_settings(crawl: CrawlSettings, sources: list[Source]) -> dict[str, Any]:
+def scrapy_settings(crawl: CrawlSettings, sources: list[Source], configured: Optional[list[str]] = None
+                    ) -> dict[str, Any]:
     return {
         "USER_AGENT": crawl.user_agent,
         "ROBOTSTXT_OBEY": True,
@@ -39,7 +40,8 @@ def scrapy_settings(crawl: CrawlSettings, sources: list[Source]) -> dict[str, An
         "RETRY_HTTP_CODES": [],                       # answers are retried by RetryAfterMiddleware
         "NEWSWATCH_RETRY_CODES": RETRY_CODES,
         "NEWSWATCH_MAX_RETRY_WAIT": crawl.max_retry_wait.total_seconds(),
-        "NEWSWATCH_URL_POLICY": {"configured": [u for s in sources for u in s.configured_urls()],
+        "NEWSWATCH_URL_POLICY": {"configured": sorted(set(configured or []) |
+                                                      {u for s in sources for u in s.configured_urls()}),
                                  "allow_private": crawl.allow_private},
         "DNS_RESOLVER": "newswatch.spiders.middlewares.PolicyResolver",
         # only the web: a remote page must never make the crawler read a local file
@@ -65,7 +67,7 @@ def run_job(job: CrawlJob, out: TextIO = sys.stdout) -> list[SourceResult]:
 
     db = Database(job.storage_url)
     repo = CrawlRepository(db)
-    process = CrawlerProcess(settings={**scrapy_settings(job.crawl, job.sources), **job.scrapy},
+    process = CrawlerProcess(settings={**scrapy_settings(job.crawl, job.sources, job.configured), **job.scrapy},
                              install_root_handler=False)
     results: list[SourceResult] = []
 

@@ -5,9 +5,7 @@ and retries that honour Retry-After."""
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
-from datetime import datetime, timezone
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
@@ -16,10 +14,10 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver
 from twisted.internet.error import DNSLookupError
 
+from newswatch.spiders.retry import RETRY_CODES, retry_after_seconds
 from newswatch.spiders.urlpolicy import UrlPolicy, _ip, classify, static_refusal
 
 log = logging.getLogger("newswatch.crawl")
-RETRY_CODES = [408, 429, 500, 502, 503, 504, 522, 524]
 BASE_BACKOFF = 1.0
 
 
@@ -87,21 +85,6 @@ class PolicyResolver(CachingThreadedResolver):
             return address
 
         return d.addCallback(check)
-
-
-def retry_after_seconds(value: Optional[bytes]) -> Optional[float]:
-    if not value:
-        return None
-    text = value.decode("latin-1").strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 class RetryAfterMiddleware:

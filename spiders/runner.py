@@ -68,8 +68,10 @@ def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
             if on_result:
                 on_result(res)
 
-    # sources whose feed answers 304 need no crawl child at all
-    for res in _unchanged(sources, crawl, storage_url):
+    everything = list(sources)
+    # feeds read from their own entries, and sources whose address answers 304, need no
+    # crawl child at all
+    for res in _without_child(sources, crawl, storage_url):
         collect(res)
     done = {r.source_id for r in results}
     sources = [s for s in sources if s.id not in done]
@@ -78,7 +80,9 @@ def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
     limit = time_limit if time_limit is not None else crawl.time_limit.total_seconds()
     groups = split_by_host(sources, min(crawl.processes, max(1, len(sources) // MIN_SOURCES_PER_PROCESS)))
 
-    jobs = [CrawlJob(storage_url, crawl, g, verbose, logs.level, logs.format, scrapy or {}) for g in groups]
+    configured = sorted({u for s in everything for u in s.configured_urls()})
+    jobs = [CrawlJob(storage_url, crawl, g, verbose, logs.level, logs.format, scrapy or {}, configured)
+            for g in groups]
     threads = [threading.Thread(target=_run_child, args=(job, collect, limit, cancel), daemon=True) for job in jobs]
     for t in threads:
         t.start()
@@ -87,8 +91,10 @@ def run_crawl(sources: Iterable[Source], crawl: CrawlSettings, storage_url: str,
     return results
 
 
-def _unchanged(sources: list[Source], crawl: CrawlSettings, storage_url: str) -> list[SourceResult]:
-    """The sources that answered 304 to one conditional request (``spiders.preflight``)."""
+def _without_child(sources: list[Source], crawl: CrawlSettings, storage_url: str) -> list[SourceResult]:
+    """Results of the sources read in this process: plain feeds (``spiders.direct``), then
+    the others that answered 304 to one conditional request (``spiders.preflight``)."""
+    from newswatch.spiders.direct import read_feeds
     from newswatch.spiders.preflight import preflight
     from newswatch.storage.crawl_repo import CrawlRepository
     from newswatch.storage.engine import Database
@@ -99,8 +105,10 @@ def _unchanged(sources: list[Source], crawl: CrawlSettings, storage_url: str) ->
     except StorageError:
         return []                  # the crawl children report the database problem
     try:
-        unchanged, _ = preflight(sources, crawl, CrawlRepository(db))
-        return unchanged
+        repo = CrawlRepository(db)
+        read, rest = read_feeds(sources, crawl, repo)
+        unchanged, _ = preflight(rest, crawl, repo)
+        return read + unchanged
     except StorageError:
         return []
     finally:

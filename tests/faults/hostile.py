@@ -27,7 +27,7 @@ XXE = ('<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/p
        '<!ENTITY xxe2 SYSTEM "http://127.0.0.1:9/steal">]>\n'
        '<rss version="2.0"><channel><title>t</title>'
        '<item><title>Belarus and Iran &xxe; &xxe2;</title><link>{base}/xxe/1</link><guid>x1</guid>'
-       '<description>root:x:0:0 should never appear</description></item></channel></rss>')
+       '<description>The two entities above must stay unexpanded.</description></item></channel></rss>')
 
 
 DEEP = "<html><body>" + "<div>" * 100_000 + '<a href="/x">A link deep down in the page</a>' + "</div>" * 100_000 + "</body></html>"
