@@ -61,6 +61,9 @@ def rss_feed(base: str, feed_no: int, n_items: int, texts: Texts, article_links:
     items = []
     for i in range(n_items):
         title, text = texts.item()
+        # the corpus has 165 articles: number each so that every item is a story of its own
+        title = f"{title} ({feed_no}.{i})"
+        text = f"Report {feed_no}.{i}. {text}"
         day = 1 + (i % 28)
         link = f"{base}/f{feed_no}/news/{i}" + ("" if article_links else "?utm_source=rss")
         items.append(f"<item><title>{escape(title)}</title><link>{link}</link>"

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 
 class Route:
@@ -84,6 +85,11 @@ class SiteServer:
         class Server(ThreadingHTTPServer):
             request_queue_size = 256      # many crawler connections at once (benchmarks)
             daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # a client that gives up on a kept-alive connection resets it: not an error
+                if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+                    super().handle_error(request, client_address)
 
         self.httpd = Server((host, port), Handler)
         self.httpd.daemon_threads = True

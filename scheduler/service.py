@@ -207,7 +207,18 @@ class Service:
         last_runs = {h.source_id: h.last_run for h in cycle.health(self.rt, now)} if first else {}
         wanted = crawl_specs(cfg, last_runs, now)
         old_sources = {s.id: s for s in self.rt.cfg.enabled_sources}
-        changes = []
+        changes: list[str] = []
+        if not first:
+            before = {s.name for s in self.rt.cfg.settings.subscribers}
+            after = {s.name for s in cfg.settings.subscribers}
+            changes += [f"subscriber {n} added" for n in sorted(after - before)]
+            changes += [f"subscriber {n} removed" for n in sorted(before - after)]
+            if cfg.rulebook.version != self.rt.cfg.rulebook.version:
+                changes.append(f"rules {self.rt.cfg.rulebook.version} → {cfg.rulebook.version} (new items only; "
+                               f"`newswatch rematch` re-applies them to stored ones)")
+        # the new settings first, then the jobs: a job added to run now must find its source
+        self.rt.update(cfg)
+        self.cfg = cfg
         for job_id in set(self.specs) - set(wanted):
             if self.scheduler.get_job(job_id):
                 self.scheduler.remove_job(job_id)
@@ -228,16 +239,6 @@ class Service:
             self.specs[job_id] = spec
             if not first:
                 changes.append(("added " if old is None else "rescheduled ") + f"{job_id} ({spec.schedule})")
-        if not first:
-            before = {s.name for s in self.rt.cfg.settings.subscribers}
-            after = {s.name for s in cfg.settings.subscribers}
-            changes += [f"subscriber {n} added" for n in sorted(after - before)]
-            changes += [f"subscriber {n} removed" for n in sorted(before - after)]
-            if cfg.rulebook.version != self.rt.cfg.rulebook.version:
-                changes.append(f"rules {self.rt.cfg.rulebook.version} → {cfg.rulebook.version} (new items only; "
-                               f"`newswatch rematch` re-applies them to stored ones)")
-        self.rt.update(cfg)
-        self.cfg = cfg
         self._last_refusal = None
         if not first:
             log.info("settings changed, applied: %s", "; ".join(changes) or "no change to jobs")

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 import urllib.robotparser
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
@@ -57,39 +57,43 @@ def read_feeds(sources: list[Source], crawl: CrawlSettings, repo: CrawlRepositor
     validators = repo.validators(s.url for s in mine)
     robots = _Robots(crawl)
     host_locks: dict[str, threading.Lock] = {urlsplit(s.url).netloc: threading.Lock() for s in mine}
-    store_lock = threading.Lock()
 
-    def one(source: Source) -> Optional[SourceResult]:
-        try:
-            with host_locks[urlsplit(source.url).netloc]:
-                if source.obey_robots and not robots.allowed(source.url):
-                    raise _HandOver("robots.txt")
-                run = SourceRun(source, crawl, validators)
-                records = _fetch_and_read(run, crawl)
-            with store_lock:
-                return _store(run, records, repo)
-        except _HandOver:
-            return None
-        except Exception as exc:   # noqa: BLE001 - anything unexpected: the crawl child reads it
-            log.debug("source %s: read by the crawl child (%s)", source.id, exc, extra={"source": source.id})
-            return None
+    def fetch(source: Source) -> tuple[SourceRun, Page]:
+        with host_locks[urlsplit(source.url).netloc]:
+            if source.obey_robots and not robots.allowed(source.url):
+                raise _HandOver("robots.txt")
+            run = SourceRun(source, crawl, validators)
+            return run, _fetch_page(run, crawl)
 
+    # Pages are fetched side by side; they are parsed and stored one at a time, here:
+    # parsing is CPU work, and threads would only take turns at it.
+    answers: dict[str, Optional[SourceResult]] = {}
     with ThreadPoolExecutor(min(WORKERS, len(mine))) as pool:
-        answers = dict(zip([s.id for s in mine], pool.map(one, mine)))
+        futures = {pool.submit(fetch, s): s for s in mine}
+        for future in as_completed(futures):
+            source = futures[future]
+            try:
+                run, page = future.result()
+                records, follow = run.on_page(page)
+                if follow:
+                    raise _HandOver("the source asks for more pages")
+                answers[source.id] = _store(run, records, repo)
+            except _HandOver:
+                answers[source.id] = None
+            except Exception as exc:   # noqa: BLE001 - anything unexpected: the crawl child reads it
+                log.debug("source %s: read by the crawl child (%s)", source.id, exc, extra={"source": source.id})
+                answers[source.id] = None
     done = [r for r in answers.values() if r is not None]
     return done, [s for s in sources if answers.get(s.id) is None]
 
 
-def _fetch_and_read(run: SourceRun, crawl: CrawlSettings) -> list[Any]:
+def _fetch_page(run: SourceRun, crawl: CrawlSettings) -> Page:
     requests = run.start()
     if len(requests) != 1 or requests[0].purpose != "page" or requests[0].kind != "feed":
         raise _HandOver("not a single feed request")
     req = requests[0]
     status, url, body, headers = _fetch(req.url, run.conditional_headers(req), run.source, crawl)
-    records, follow = run.on_page(Page(req, url, status, body, headers))
-    if follow:
-        raise _HandOver("the source asks for more pages")
-    return records
+    return Page(req, url, status, body, headers)
 
 
 def _fetch(url: str, conditional: dict[str, str], source: Source, crawl: CrawlSettings
@@ -114,13 +118,14 @@ def _fetch(url: str, conditional: dict[str, str], source: Source, crawl: CrawlSe
     except urllib.error.HTTPError as exc:
         answer = {k.lower(): v for k, v in exc.headers.items()}
         if exc.code in RETRY_CODES and crawl.retries > 0:
+            _drain(exc, limit)
             wait = retry_after_seconds((exc.headers.get("Retry-After") or "").encode("latin-1"))
             if wait is None or wait <= crawl.max_retry_wait.total_seconds():
                 # the crawl child retries, after the time the server asked for
                 time.sleep(wait or 0)
                 raise _HandOver(f"HTTP {exc.code}") from None
         # as the crawl child would: an answer that is not retried is the source's answer
-        return exc.code, url, exc.read(65536) if exc.fp else b"", answer
+        return exc.code, url, _drain(exc, limit), answer
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise _HandOver(str(exc)) from None
     if status != 200 or len(body) > limit:
@@ -133,6 +138,17 @@ def _fetch(url: str, conditional: dict[str, str], source: Source, crawl: CrawlSe
     elif encoding not in ("", "identity"):
         raise _HandOver(f"content encoding {encoding}")
     return status, url, body, got
+
+
+def _drain(exc: urllib.error.HTTPError, limit: int = 1_000_000) -> bytes:
+    """Read an error answer's body (a connection closed with unread data is reset, which
+    some servers log as an error)."""
+    try:
+        return exc.read(limit) if exc.fp else b""
+    except (OSError, ValueError):
+        return b""
+    finally:
+        exc.close()
 
 
 def _bounded(unpack: Any, limit: int) -> bytes:
@@ -196,6 +212,7 @@ class _Robots:
         except _HandOver as exc:
             return str(exc)
         except urllib.error.HTTPError as exc:
+            _drain(exc)
             return None if 400 <= exc.code < 500 else f"robots.txt answered {exc.code}"
         except (urllib.error.URLError, OSError, ValueError) as exc:
             return f"robots.txt: {exc}"

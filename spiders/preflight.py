@@ -79,6 +79,8 @@ def _ask(source: Source, etag: Optional[str], modified: Optional[str], crawl: Cr
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
             status = resp.status
+            # read the answer before closing: a connection closed with unread data is reset
+            resp.read(crawl.max_response_size)
             resp.close()
         finally:
             conn.close()

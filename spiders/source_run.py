@@ -12,12 +12,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import Any, Optional
 
 from newswatch.spiders.entry import Entry
 from newswatch.spiders.htmltext import clean_text
 from newswatch.spiders.readers import reader_for
-from newswatch.spiders.readers.article import ArticleReader
 from newswatch.spiders.readers.base import LinkFilter, Page, PageReader, PageRequest, ReaderContext
 from newswatch.spiders.results import Finding, SourceResult, SourceStatus
 from newswatch.spiders.sources import CrawlSettings, Source
@@ -51,7 +50,7 @@ class SourceRun:
         self.known_validators = validators or {}
         self.result = SourceResult(source.id)
         self.started = time.monotonic()
-        self.articles = ArticleReader(self.ctx, source.article)
+        self._articles: Optional[Any] = None
         self.stage = _Stage("primary", reader_for(self.ctx, source))
         self.done_stages: list[_Stage] = []
         self._seen: set[str] = set()
@@ -77,6 +76,14 @@ class SourceRun:
     def _open(self, reqs: list[PageRequest]) -> list[PageRequest]:
         self.stage.pending += len(reqs)
         return reqs
+
+    def articles(self) -> Any:
+        """The article reader, made (and imported: parsel, trafilatura) when first needed."""
+        if self._articles is None:
+            from newswatch.spiders.readers.article import ArticleReader
+
+            self._articles = ArticleReader(self.ctx, self.source.article)
+        return self._articles
 
     # ---- answers -------------------------------------------------------------------------
     def on_page(self, page: Page) -> tuple[list[ItemRecord], list[PageRequest]]:
@@ -114,7 +121,7 @@ class SourceRun:
             self.warn(f"article {page.url}: HTTP {page.status}; kept what the {self.stage.reader.kind} said")
             return self._records([entry])
         try:
-            entry, outcome = self.articles.read(page, entry)
+            entry, outcome = self.articles().read(page, entry)
         except Exception as exc:   # noqa: BLE001 - one bad article must not fail the source
             self.warn(f"article {page.url}: could not be read ({type(exc).__name__}: {exc})")
             return self._records([entry])

@@ -69,7 +69,7 @@ def _pragmas(dbapi_conn: Any, busy_ms: int) -> None:
         if cur.execute("PRAGMA query_only").fetchone()[0] == 0:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA cache_size=-2000")      # 2 MB page cache
+        cur.execute("PRAGMA cache_size=-16000")      # 16 MB page cache
         cur.execute("PRAGMA synchronous=NORMAL")     # safe with WAL; a commit does not wait for fsync
     finally:
         cur.close()
