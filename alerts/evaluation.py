@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 from newswatch.alerts.matcher import Matcher
+from newswatch.storage.rows import FeedbackRow, StoredItem
 
 COLUMNS = ("id", "split", "lang", "kind", "topics", "title", "text", "url", "class", "note")
 
@@ -43,6 +44,7 @@ class Case:
     url: str = ""
     cls: str = ""
     note: str = ""
+    judged: Optional[frozenset[str]] = None   # the topics this case speaks for (None: every topic)
 
     def fields(self) -> dict[str, str]:
         return {"title": self.title, "body": self.text}
@@ -168,6 +170,8 @@ def evaluate(matcher: Matcher, cases: Iterable[Case], topics: Optional[list[str]
         report.cases += 1
         decisions = {d.topic_id: d for d in matcher.explain(case.fields(), topic_ids)}
         for t in topic_ids:
+            if case.judged is not None and t not in case.judged:
+                continue            # an analyst's verdict on one topic says nothing of the others
             d = decisions.get(t)
             got = bool(d and d.matched)
             want = t in case.topics
@@ -180,3 +184,30 @@ def evaluate(matcher: Matcher, cases: Iterable[Case], topics: Optional[list[str]
                 reason = d.reason if d else "no term of the topic in the item"
                 report.mistakes.append(Mistake(case, t, "false alarm" if got else "miss", reason))
     return report
+
+
+def feedback_cases(rows: Iterable[FeedbackRow], stored: dict[int, StoredItem]) -> list[Case]:
+    """Analysts' verdicts as cases, each about its one topic: "relevant" and a reported
+    missed story say the topic should match, "not relevant" that it should not. An
+    analyst's later verdict on the same item and topic replaces the earlier one; a missed
+    story that is not in the store counts with the title the analyst gave, or not at all."""
+    latest: dict[tuple, FeedbackRow] = {}
+    for r in sorted(rows, key=lambda r: (r.created_at, r.id)):
+        if not r.topic_id or r.verdict not in ("relevant", "not_relevant", "missed"):
+            continue
+        latest[(r.subscriber, r.item_id or r.url, r.topic_id)] = r
+    out = []
+    for r in latest.values():
+        topic = r.topic_id or ""
+        item = stored.get(r.item_id) if r.item_id is not None else None
+        if item is not None:
+            lang, title, text, url = item.language, item.title, " ".join(x for x in (item.summary, item.body) if x), item.url
+        elif r.title:
+            lang, title, text, url = "?", r.title, "", r.url or ""
+        else:
+            continue
+        want: frozenset[str] = frozenset() if r.verdict == "not_relevant" else frozenset([topic])
+        out.append(Case(f"feedback-{r.id}", lang, title, text, want, split="feedback", kind="item", url=url,
+                        cls="feedback", note=f"{r.subscriber}: {r.verdict.replace('_', ' ')} "
+                                             f"({r.created_at:%Y-%m-%d})", judged=frozenset([topic])))
+    return out

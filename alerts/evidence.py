@@ -43,8 +43,10 @@ class Snippet:
         body = "".join(f"{on}{esc(t)}{off}" if marked else esc(t) for t, marked in self.segments())
         return ("…" if self.before else "") + body + ("…" if self.after else "")
 
-    def html(self) -> Markup:
-        mark = '<mark style="background:#fff3a3;padding:0 1px;">'
+    def html(self, inline_style: bool = True) -> Markup:
+        # mail clients drop style sheets, so digests style each mark; the workbench's pages
+        # style them from their sheet (their Content-Security-Policy refuses inline styles)
+        mark = '<mark style="background:#fff3a3;padding:0 1px;">' if inline_style else "<mark>"
         return Markup(self.render(mark, "</mark>", lambda s: str(escape(s))))
 
     def plain(self) -> str:

@@ -12,6 +12,7 @@ so a digest of hundreds of items folds in milliseconds.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 
 from newswatch.alerts.digest import DigestEntry
@@ -65,3 +66,11 @@ def cluster(entries: list[DigestEntry], source_names: dict[str, str]) -> list[Di
                 index.setdefault(w, []).append(len(leads))
             leads.append((e, title, lede, []))
     return [replace(lead, also=tuple(also)) if also else lead for lead, _, _, also in leads]
+
+
+def same_story(item: StoredItem, candidates: Iterable[StoredItem]) -> list[StoredItem]:
+    """Items from other sources that tell the same story as ``item`` (the digest's "also
+    reported by", for one item)."""
+    title, lede = _signature(item)
+    return [c for c in candidates if c.source_id != item.source_id and c.id != item.id
+            and (_similar(title, _signature(c)[0], TITLE_SIMILAR) or _similar(lede, _signature(c)[1], LEDE_SIMILAR))]

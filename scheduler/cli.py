@@ -10,7 +10,7 @@ import sys
 from typing import Optional
 
 from newswatch.alerts.errors import AlertsError
-from newswatch.scheduler.commands import crawling, inspect, rules, serving, setup, worker
+from newswatch.scheduler.commands import crawling, inspect, rules, serving, setup, web, worker
 from newswatch.scheduler.commands.common import (
     EXIT_BUSY,
     EXIT_CONFIG,
@@ -25,7 +25,7 @@ from newswatch.scheduler.runtime import BusyError
 from newswatch.spiders.logs import setup_logging
 from newswatch.storage.errors import StorageError
 
-COMMANDS = (setup, crawling, rules, inspect, serving, worker)
+COMMANDS = (setup, crawling, rules, inspect, serving, worker, web)
 LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import email
 import json
 import shutil
-import time
 from email import policy
 from importlib import resources
 from pathlib import Path
@@ -22,7 +21,7 @@ from ruamel.yaml import YAML
 
 from newswatch.alerts.digest_send import DigestStatus
 from newswatch.scheduler import cycle
-from newswatch.scheduler.config import load_config
+from newswatch.scheduler.config import Config, load_config
 from newswatch.scheduler.runtime import Runtime
 from newswatch.scheduler.sample_site import SiteServer
 
@@ -136,9 +135,33 @@ def run_demo(workdir: Optional[str] = None, keep_serving: bool = False, reset: b
             print("Serving the sample site; Ctrl-C to stop.")
             for name, s in servers.items():
                 print(f"  {name}: {s.base}")
-            while True:
-                time.sleep(3600)
+            _serve_workbench(settings_path, cfg)
         return 1 if report.all_sources_failed else 0
     finally:
         for s in servers.values():
             s.stop()
+
+
+def _serve_workbench(settings_path: Path, cfg: Config) -> None:
+    """The workbench on the demo's store, with a secret and an operators' password made for
+    this run (unless the environment gives them)."""
+    import os
+    import secrets
+    import socket
+
+    from newswatch.scheduler.commands.web import serve
+    from newswatch.scheduler.web.app import build_app
+
+    web = cfg.settings.web
+    environ = dict(os.environ)
+    environ.setdefault(web.secret_env, secrets.token_urlsafe(32))
+    password = environ.setdefault(web.password_env, secrets.token_urlsafe(9))
+    port = web.port
+    with socket.socket() as probe:
+        if probe.connect_ex((web.host, port)) == 0:          # taken: any free port
+            with socket.socket() as free:
+                free.bind((web.host, 0))
+                port = free.getsockname()[1]
+    app = build_app(settings_path, environ)
+    print(f"\nThe workbench: http://{web.host}:{port}/  operators' password: {password}")
+    serve(app, web.host, port)

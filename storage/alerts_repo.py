@@ -97,6 +97,21 @@ class AlertsRepository:
     def get_item(self, item_id: int) -> Optional[StoredItem]:
         return self.items_by_id([item_id]).get(item_id)
 
+    def latest_items(self, limit: int, since: Optional[datetime] = None) -> list[StoredItem]:
+        """The ``limit`` newest items (by first seen), oldest of them first."""
+        q = select(items).order_by(items.c.id.desc()).limit(limit)
+        if since is not None:
+            q = q.where(items.c.first_seen >= since)
+        with self.db.engine.connect() as conn:
+            return [item_from_row(r) for r in reversed(conn.execute(q).all())]
+
+    def item_by_url_key(self, url_key: str) -> Optional[StoredItem]:
+        """The newest stored item with this address (any source)."""
+        q = select(items).where(items.c.url_key == url_key[:512]).order_by(items.c.id.desc()).limit(1)
+        with self.db.engine.connect() as conn:
+            r = conn.execute(q).first()
+        return item_from_row(r) if r is not None else None
+
     # ---- matches -------------------------------------------------------------------------
     def save_matches(self, batch: Sequence[tuple[int, Sequence[NewMatch]]], rules_version: str) -> None:
         """Replace the matches of these items and mark them matched with ``rules_version``."""

@@ -162,3 +162,53 @@ class SourceStats:
     items: int = 0
     last_item_seen: Optional[datetime] = None
     per_day: dict[str, int] = field(default_factory=dict)     # "YYYY-MM-DD" → items first seen
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveRow:
+    """An item as the archive lists it: no body, the summary cut short, the topics it
+    matched and the analysts' verdicts on it."""
+
+    id: int
+    source_id: str
+    url: str
+    title: str
+    summary: str                              # the first ~300 characters ("…" when cut)
+    language: str
+    published: Optional[datetime]             # aware UTC
+    first_seen: datetime                      # aware UTC
+    topics: tuple[str, ...] = ()              # ids of the topics it matched, sorted
+    relevant: int = 0                         # feedback verdicts "relevant"
+    not_relevant: int = 0                     # feedback verdicts "not_relevant"
+
+    @property
+    def when(self) -> datetime:
+        return self.published or self.first_seen
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivePage:
+    """One page of an archive search, and how many items the whole search found."""
+
+    rows: list[ArchiveRow]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveMatch:
+    topic_id: str
+    score: float
+    evidence: dict[str, Any]
+    matched_at: datetime
+    rules_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveItem:
+    """One item with everything stored about it: all its fields, its matches (by topic) and
+    the feedback on it (oldest first)."""
+
+    item: StoredItem
+    matched_version: Optional[str]
+    matches: tuple[ArchiveMatch, ...]
+    feedback: tuple[FeedbackRow, ...]

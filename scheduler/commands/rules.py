@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from newswatch.alerts.evaluation import Case
 from newswatch.alerts.item_matching import item_fields, match_stored_items
 from newswatch.alerts.matcher import Matcher, TopicMatch
-from newswatch.scheduler.commands.common import EXIT_OK, Formatter, UsageError, config, plural, runtime, since
-from newswatch.scheduler.config import load_draft
+from newswatch.scheduler.commands.common import EXIT_OK, Formatter, UsageError, config, err, plural, runtime, since
+from newswatch.scheduler.config import Config, load_draft
 from newswatch.storage.alerts_repo import AlertsRepository
 from newswatch.storage.rows import StoredItem
 
@@ -163,6 +164,24 @@ def cmd_test_rule(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def stored_feedback_cases(args: argparse.Namespace, cfg: Config) -> list[Case]:
+    """Analysts' verdicts in the store, as cases (none when the store cannot be opened:
+    `eval` on case files needs no database)."""
+    from newswatch.alerts.evaluation import feedback_cases
+
+    url = cfg.storage_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return []                  # no store yet, so no verdicts; `eval` does not create one
+    try:
+        with runtime(args, cfg) as rt:
+            rows = rt.alerts_repo.feedback()
+            stored = rt.alerts_repo.items_by_id({r.item_id for r in rows if r.item_id is not None})
+    except Exception as exc:   # noqa: BLE001 - said, and the case files are still scored
+        err(f"analysts' verdicts not read: {exc}")
+        return []
+    return feedback_cases(rows, stored)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from newswatch.alerts.evaluation import CaseFileError, evaluate, load_cases
 
@@ -175,6 +194,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             cases += load_cases(path)
     except CaseFileError as exc:
         raise UsageError(str(exc)) from None
+    if args.feedback:
+        given = stored_feedback_cases(args, cfg)
+        if given:
+            print(f"with {plural(len(given), 'verdict')} analysts gave in digests and the workbench", file=sys.stderr)
+        cases += given
+    if not cases:
+        raise UsageError("no cases: give case files (see docs/rules.md), or record analysts' verdicts first")
     if args.topic and args.topic not in cfg.topics:
         raise UsageError(f"unknown topic '{args.topic}'; known: {', '.join(cfg.topics)}")
     cases = [c for c in cases if (not args.lang or c.lang == args.lang) and (not args.split or c.split == args.split)
@@ -227,8 +253,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("eval", help="precision and recall of the topics on labelled cases", formatter_class=Formatter,
                        description="Score the topics on labelled case files (TSV: id split lang kind topics title\n"
                                    "text url class note): precision and recall per topic, language and kind, then\n"
-                                   "every false alarm and miss with the reason (see docs/rules.md).")
-    c.add_argument("cases", nargs="+", metavar="CASES.tsv", help="case files (.tsv, or .jsonl)")
+                                   "every false alarm and miss with the reason (see docs/rules.md). Analysts'\n"
+                                   "verdicts from digests and the workbench are cases too (split 'feedback').")
+    c.add_argument("cases", nargs="*", metavar="CASES.tsv", help="case files (.tsv, or .jsonl)")
+    c.add_argument("--no-feedback", dest="feedback", action="store_false",
+                   help="leave out the verdicts analysts gave (relevant / not relevant / missed), which are "
+                        "scored with the case files by default, each for its one topic")
     c.add_argument("--topic", metavar="ID", help="only this topic")
     c.add_argument("--lang", metavar="xx", help="only cases in this language (en, ru, be)")
     c.add_argument("--split", metavar="NAME", help="only this split (dev or test)")
