@@ -12,9 +12,8 @@ import email.policy
 import re
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Optional
-
-from jinja2 import Environment, PackageLoader, select_autoescape
+from functools import lru_cache
+from typing import TYPE_CHECKING, Optional
 
 from newswatch.alerts.digest import Digest
 from newswatch.alerts.subscriptions import Subscription
@@ -37,7 +36,15 @@ def safe_url(url: Optional[str]) -> Optional[str]:
     return None
 
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+
+@lru_cache(maxsize=2)
 def _env(autoescape: bool) -> Environment:
+    # made (and Jinja2 imported) when the first digest is rendered, not by every command
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     env = Environment(loader=PackageLoader("newswatch.alerts", "templates"),
                       autoescape=select_autoescape(["html"], default_for_string=autoescape, default=autoescape)
                       if autoescape else False, trim_blocks=True, lstrip_blocks=True)
@@ -46,16 +53,12 @@ def _env(autoescape: bool) -> Environment:
     return env
 
 
-_HTML = _env(True)
-_TEXT = _env(False)
-
-
 def render_html(digest: Digest) -> str:
-    return _HTML.get_template("digest.html.j2").render(d=digest)
+    return _env(True).get_template("digest.html.j2").render(d=digest)
 
 
 def render_text(digest: Digest) -> str:
-    return _TEXT.get_template("digest.txt.j2").render(d=digest)
+    return _env(False).get_template("digest.txt.j2").render(d=digest)
 
 
 class PreparedMessage:

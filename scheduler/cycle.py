@@ -69,6 +69,8 @@ def crawl(rt: Runtime, sources: Iterable[Source], progress: Optional[Progress] =
 
 
 def match_new(rt: Runtime) -> MatchStats:
+    if not rt.alerts_repo.has_unmatched():
+        return MatchStats()           # nothing new: the topics need not even be compiled
     return match_stored_items(rt.alerts_repo, rt.matcher)
 
 

@@ -97,6 +97,12 @@ class AlertsRepository:
     def get_item(self, item_id: int) -> Optional[StoredItem]:
         return self.items_by_id([item_id]).get(item_id)
 
+    def has_unmatched(self) -> bool:
+        """Whether any item waits to be matched (an indexed lookup)."""
+        q = select(items.c.id).where(items.c.matched_version.is_(None)).limit(1)
+        with self.db.engine.connect() as conn:
+            return conn.execute(q).first() is not None
+
     def latest_items(self, limit: int, since: Optional[datetime] = None) -> list[StoredItem]:
         """The ``limit`` newest items (by first seen), oldest of them first."""
         q = select(items).order_by(items.c.id.desc()).limit(limit)

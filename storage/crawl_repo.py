@@ -247,7 +247,9 @@ class CrawlRepository:
     # ---- crawl runs ------------------------------------------------------------------------
     def record_run(self, run: CrawlRun) -> None:
         with self.db.engine.begin() as conn:
-            conn.execute(insert(crawl_runs).values(
+            # values as parameters, not in the statement: the statement's compiled form is then
+            # reused, instead of a cache key computed over every value of the report
+            conn.execute(insert(crawl_runs), dict(
                 source_id=run.source_id, started_at=run.started_at, finished_at=run.finished_at,
                 status=run.status, http_status=run.http_status, items_found=run.items_found,
                 items_new=run.items_new, items_updated=run.items_updated, duration=run.duration,

@@ -7,15 +7,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from newswatch.alerts.evaluation import Case
 from newswatch.alerts.item_matching import item_fields, match_stored_items
 from newswatch.alerts.matcher import Matcher, TopicMatch
 from newswatch.scheduler.commands.common import EXIT_OK, Formatter, UsageError, config, err, plural, runtime, since
 from newswatch.scheduler.config import Config, load_draft
 from newswatch.storage.alerts_repo import AlertsRepository
 from newswatch.storage.rows import StoredItem
+
+if TYPE_CHECKING:
+    from newswatch.alerts.evaluation import Case
 
 
 def _inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
