@@ -32,7 +32,7 @@ from newswatch.spiders.source_run import SourceRun
 from newswatch.spiders.sources import CrawlSettings, Source
 from newswatch.spiders.urlpolicy import UrlPolicy
 from newswatch.storage.crawl_repo import CrawlRepository
-from newswatch.storage.rows import UpsertState
+from newswatch.storage.rows import CrawlRun, UpsertState
 
 log = logging.getLogger("newswatch.crawl")
 WORKERS = 16
@@ -68,6 +68,7 @@ def read_feeds(sources: list[Source], crawl: CrawlSettings, repo: CrawlRepositor
     # Pages are fetched side by side; they are parsed and stored one at a time, here:
     # parsing is CPU work, and threads would only take turns at it.
     answers: dict[str, Optional[SourceResult]] = {}
+    later: list[CrawlRun] = []
     with ThreadPoolExecutor(min(WORKERS, len(mine))) as pool:
         futures = {pool.submit(fetch, s): s for s in mine}
         for future in as_completed(futures):
@@ -77,12 +78,13 @@ def read_feeds(sources: list[Source], crawl: CrawlSettings, repo: CrawlRepositor
                 records, follow = run.on_page(page)
                 if follow:
                     raise _HandOver("the source asks for more pages")
-                answers[source.id] = _store(run, records, repo)
+                answers[source.id] = _store(run, records, repo, later)
             except _HandOver:
                 answers[source.id] = None
             except Exception as exc:   # noqa: BLE001 - anything unexpected: the crawl child reads it
                 log.debug("source %s: read by the crawl child (%s)", source.id, exc, extra={"source": source.id})
                 answers[source.id] = None
+    repo.record_runs(later)
     done = [r for r in answers.values() if r is not None]
     return done, [s for s in sources if answers.get(s.id) is None]
 
@@ -161,7 +163,10 @@ def _bounded(unpack: Any, limit: int) -> bytes:
     return body
 
 
-def _store(run: SourceRun, records: list[Any], repo: CrawlRepository) -> SourceResult:
+def _store(run: SourceRun, records: list[Any], repo: CrawlRepository,
+           later: Optional[list[CrawlRun]] = None) -> SourceResult:
+    """Store what a source gave and record its run (a run with nothing to store is added to
+    ``later``, recorded with the others in one transaction)."""
     if records:
         try:
             for outcome in repo.upsert_items(records):
@@ -173,7 +178,10 @@ def _store(run: SourceRun, records: list[Any], repo: CrawlRepository) -> SourceR
             raise _HandOver("storing failed") from None
     result = run.finish()
     repo.save_validators(run.validators_to_save())
-    repo.record_run(result.crawl_run())
+    if later is not None and not records:
+        later.append(result.crawl_run())
+    else:
+        repo.record_run(result.crawl_run())
     return result
 
 

@@ -50,8 +50,7 @@ def preflight(sources: list[Source], crawl: CrawlSettings, repo: CrawlRepository
     with ThreadPoolExecutor(min(WORKERS, len(asked))) as pool:
         answers = dict(zip([s.id for s in asked], pool.map(ask, asked)))
     unchanged = [r for r in answers.values() if r is not None]
-    for res in unchanged:
-        repo.record_run(res.crawl_run())
+    repo.record_runs([res.crawl_run() for res in unchanged])
     return unchanged, [s for s in sources if answers.get(s.id) is None]
 
 
