@@ -90,6 +90,9 @@ def _regex(raw: str) -> Term:
     return Term(text=raw, regex=compiled)
 
 
+MAX_TERM_CHARS = 200
+
+
 def compile_term(text: str) -> Term:
     """Compile one term; ValueError with a message an operator can act on."""
     if not isinstance(text, str):
@@ -97,6 +100,11 @@ def compile_term(text: str) -> Term:
     raw = text.strip()
     if not raw:
         raise ValueError("empty term")
+    if len(raw) > MAX_TERM_CHARS:
+        # a term is a name or a phrase; a longer one is a pasted text, and costs the scanner
+        # time in the square of its length
+        raise ValueError(f"a term of {len(raw):,} characters; a term is a word or a phrase of at most "
+                         f"{MAX_TERM_CHARS} characters")
     if raw.startswith("re:"):
         return _regex(raw)
     words: list[WordPattern] = []

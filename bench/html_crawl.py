@@ -15,12 +15,13 @@ import time
 from html import escape
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Texts, emit, machine  # noqa: E402
-from ingest import newswatch_cmd  # noqa: E402
-from spiders.store import Store  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from scheduler.sample_site import SiteServer  # noqa: E402
+from bench.common import Texts, emit, machine, newswatch_cmd, terms_and_topics  # noqa: E402
+from newswatch.scheduler.sample_site import SiteServer  # noqa: E402
+from newswatch.storage.crawl_repo import CrawlRepository  # noqa: E402
+from newswatch.storage.engine import Database  # noqa: E402
 
 NAV = "".join(f'<li><a href="/section/{i}/">Section {i}</a></li>' for i in range(30))
 
@@ -36,6 +37,8 @@ def listing(page: int, pages: int, per_page: int) -> str:
 
 def article(n: int, texts: Texts) -> str:
     title, text = texts.item(n_ledes=5)
+    # the corpus has 165 articles: number each so that every page is a story of its own
+    title, text = f"{title} ({n})", f"Report {n}. {text}"
     paras = "".join(f"<p>{escape(p)}.</p>" for p in text.split(". "))
     return (f"<html><head><title>{escape(title)}</title><script>var x = {n};</script></head><body>"
             f"<ul class=nav>{NAV}</ul><div class=top_date>Thursday, 30 October 2025</div>"
@@ -56,6 +59,8 @@ sources:
     listing: {{item: "div.news_item", link: "a.title::attr(href)", title: "a.title::text", date: ".date::text",
               next: "a.next::attr(href)", max_pages: {pages}}}
     article: {{title: h1, date: "div.date_full::text", body: "div[itemprop=articleBody]"}}
+{terms_and_topics}
+subscribers: []
 """
 
 
@@ -76,13 +81,14 @@ def main() -> None:
         for _ in range(args.runs):
             with tempfile.TemporaryDirectory() as tmp:
                 cfg = Path(tmp) / "settings.yaml"
-                cfg.write_text(SETTINGS.format(n=args.articles, per_page=args.per_page, base=site.base, pages=pages))
+                cfg.write_text(SETTINGS.format(n=args.articles, per_page=args.per_page, base=site.base, pages=pages,
+                                               terms_and_topics=terms_and_topics()))
                 start = time.perf_counter()
                 res = subprocess.run(newswatch_cmd() + ["--config", str(cfg), "crawl"], capture_output=True, text=True)
                 took = time.perf_counter() - start
-                store = Store(f"sqlite:///{tmp}/bench.db")
-                stored = store.count_items()
-                store.close()
+                db = Database(f"sqlite:///{tmp}/bench.db")
+                stored = CrawlRepository(db).count_items()
+                db.close()
             assert stored == args.articles, (stored, res.stdout[-1500:], res.stderr[-1500:])
             rates.append((pages + args.articles) / took)
             print(f"  run: {took:.2f}s for {pages} listing + {args.articles} article pages", file=sys.stderr)

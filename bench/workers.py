@@ -124,7 +124,9 @@ subscribers: []
         goal = f"  (target ≥ {targets[n]}×: {'met' if speedup >= targets[n] else 'MISSED'})" if n in targets else ""
         print(f"  {n} worker(s): {took:6.1f}s  {speedup:4.2f}× one worker{goal}")
     emit("workers", seconds={str(k): round(v, 2) for k, v in times.items()},
-         speedup={str(k): round(one / v, 2) for k, v in times.items()} if one else {})
+         speedup={str(k): round(one / v, 2) for k, v in times.items()} if one else {},
+         targets={str(k): v for k, v in targets.items()}, feeds=args.feeds, articles=args.articles,
+         database="PostgreSQL" if admin is not None else "SQLite")
 
 
 if __name__ == "__main__":

@@ -216,11 +216,11 @@ class Parsed:
     lines: dict[tuple, int]
 
 
-def _read_yaml(text: str, fail: Any) -> tuple[dict, dict[tuple, int]]:
+def _read_yaml(text: str, fail: Any, cache: bool = True) -> tuple[dict, dict[tuple, int]]:
     """The settings as plain data, and the line of every key. The round-trip parser that
     gives lines is slow (~0.5 s for the shipped file), so the result is kept in the cache
     folder under the text's hash: an unchanged file is read in milliseconds."""
-    cached = _yaml_cache(text)
+    cached = _yaml_cache(text) if cache else None
     if cached is not None:
         return cached
     yaml = YAML(typ="rt")
@@ -242,7 +242,8 @@ def _read_yaml(text: str, fail: Any) -> tuple[dict, dict[tuple, int]]:
         raise fail(_first_alias_line(text), "(yaml)",
                    f"the file expands through aliases (*name) into more than {MAX_VALUES:,} values; "
                    f"refused (an alias bomb?)") from None
-    _yaml_cache(text, (data, lines))
+    if cache:
+        _yaml_cache(text, (data, lines))
     return data, lines
 
 
@@ -276,7 +277,8 @@ def _yaml_cache(text: str, value: Optional[tuple[dict, dict[tuple, int]]] = None
     return None
 
 
-def parse_settings(text: str, filename: str = "settings.yaml", under: Optional[Settings] = None) -> Parsed:
+def parse_settings(text: str, filename: str = "settings.yaml", under: Optional[Settings] = None,
+                   cache: bool = True) -> Parsed:
     """Validate settings text; ConfigError listing every problem found.
 
     ``under``: the text is a rules draft laid over these settings — it may hold only
@@ -289,7 +291,7 @@ def parse_settings(text: str, filename: str = "settings.yaml", under: Optional[S
         raise fail(1, "(file)", f"the settings file is larger than {MAX_BYTES // 1_000_000} MB; is it the right file?")
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
         raise fail(1, "(file)", "the settings file is empty; it needs at least sources:, topics: and subscribers:")
-    data, lines = _read_yaml(text, fail)
+    data, lines = _read_yaml(text, fail, cache)
     problems: list[Problem] = []
 
     def report(loc: tuple, message: str) -> None:

@@ -19,6 +19,7 @@ class WebSettings(BaseModel):
     password_env: str = "NEWSWATCH_WEB_PASSWORD"   # the operators' password (or give password_hash)
     password_hash: Optional[str] = None            # pbkdf2_sha256$iterations$salt$hash (`newswatch web --hash-password`)
     link_days: int = Field(default=60, ge=1, le=3650)
+    behind_proxy: bool = False                     # trust X-Forwarded-For/-Proto from a proxy on 127.0.0.1
     case_files: list[str] = Field(default_factory=list)   # labelled cases the rules workbench scores drafts on
 
     @field_validator("base_url")

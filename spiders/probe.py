@@ -55,9 +55,12 @@ class Probe:
         return "\n".join(out)
 
 
-def fetch(url: str, user_agent: str, timeout: float = 30.0, allow_private: bool = False) -> tuple[bytes, str, str]:
-    """(body, content type, final URL), following redirects under the URL policy."""
-    policy = UrlPolicy([url], allow_private=allow_private)
+def fetch(url: str, user_agent: str, timeout: float = 30.0, allow_private: bool = False,
+          configured: Optional[list[str]] = None) -> tuple[bytes, str, str]:
+    """(body, content type, final URL), following redirects under the URL policy.
+    ``configured``: the addresses that may be private (by default the URL asked for: an
+    operator's own command line; the workbench gives the configured sources' addresses)."""
+    policy = UrlPolicy([url] if configured is None else configured, allow_private=allow_private)
 
     class Checked(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:

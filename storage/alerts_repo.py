@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -96,6 +96,17 @@ class AlertsRepository:
 
     def get_item(self, item_id: int) -> Optional[StoredItem]:
         return self.items_by_id([item_id]).get(item_id)
+
+    def items_around(self, when: datetime, within: timedelta, limit: int = 2000) -> list[StoredItem]:
+        """Items dated within ``within`` of ``when`` (published, else first seen), at most
+        ``limit``, with only the start of their body: enough to tell whether they tell the
+        same story."""
+        date = func.coalesce(items.c.published, items.c.first_seen)
+        cols = [c for c in items.c if c.name != "body"] + [func.substr(items.c.body, 1, 600).label("body")]
+        q = (select(*cols).where(date >= when - within, date <= when + within)
+             .order_by(items.c.id.desc()).limit(limit))
+        with self.db.engine.connect() as conn:
+            return [item_from_row(r) for r in conn.execute(q)]
 
     def has_unmatched(self) -> bool:
         """Whether any item waits to be matched (an indexed lookup)."""

@@ -9,12 +9,13 @@ import sys
 from newswatch.scheduler.commands.common import EXIT_OK, Formatter, UsageError, config
 
 
-def serve(app: object, host: str, port: int, log_level: str = "info") -> None:
+def serve(app: object, host: str, port: int, log_level: str = "info", behind_proxy: bool = False) -> None:
     import uvicorn
 
-    # proxy headers only from a reverse proxy on this machine (see README: behind a proxy)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=True, forwarded_allow_ips="127.0.0.1",
-                server_header=False)
+    # forwarded headers only when a reverse proxy on this machine sets them (web.behind_proxy):
+    # otherwise any local client could name itself another address (and dodge the sign-in throttle)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=behind_proxy,
+                forwarded_allow_ips="127.0.0.1" if behind_proxy else "", server_header=False)
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -39,7 +40,8 @@ def cmd_web(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     print(f"newswatch workbench on http://{host}:{port}/ (settings {cfg.path}); Ctrl-C to stop", file=sys.stderr)
-    serve(app, host, port, "info" if args.log_level_given and args.log_level in ("DEBUG", "INFO") else "warning")
+    serve(app, host, port, "info" if args.log_level_given and args.log_level in ("DEBUG", "INFO") else "warning",
+          cfg.settings.web.behind_proxy)
     return EXIT_OK
 
 

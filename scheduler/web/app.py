@@ -58,6 +58,7 @@ HERE = Path(__file__).resolve().parent
 BACKTEST_DAYS = 90          # the archive a draft is tried on: items first seen in this many days
 BACKTEST_LIMIT = 5000       # … at most this many, the newest
 PAGE = 50
+MISSED_PER_DAY = 50         # missed-story reports one subscription may make in a day
 
 
 class Forbidden(Exception):
@@ -113,6 +114,13 @@ def _when(dt: Optional[datetime], tz: str = "UTC") -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text that starts like a formula gets a quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _sparkline(values: list[int], width: int = 120, height: int = 24) -> str:
     """Points of an SVG polyline for a small chart of items per day."""
     if not values:
@@ -128,6 +136,7 @@ class SecurityHeaders:
 
     HEADERS = {
         "referrer-policy": "no-referrer",
+        "cache-control": "no-store",
         "x-frame-options": "DENY",
         "x-content-type-options": "nosniff",
         "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -178,6 +187,9 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
     def need(request: Request, *roles: str) -> None:
         if role(request) not in roles:
             raise Forbidden()
+        if role(request) == "analyst" and subscription(str(request.session.get("name"))) is None:
+            request.session.clear()             # the subscription was removed: so is the access
+            raise Forbidden()
 
     def page(request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
         cfg = state.current()
@@ -212,9 +224,9 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
         def day(key: str, end: bool = False) -> Optional[datetime]:
             try:
                 d = datetime.strptime(q.get(key, ""), "%Y-%m-%d").replace(tzinfo=timezone.utc)
-            except ValueError:
+                return d + timedelta(days=1) if end else d
+            except (ValueError, OverflowError):
                 return None
-            return d + timedelta(days=1) if end else d
 
         return {"q": (q.get("q") or "").strip()[:300] or None, "topic": q.get("topic") or None,
                 "source": q.get("source") or None, "language": q.get("lang") or None,
@@ -255,7 +267,7 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
                 w.writeheader()
                 for i, r in enumerate(rows()):
                     r["topics"] = ",".join(r["topics"])
-                    w.writerow(r)
+                    w.writerow({k: _cell(v) for k, v in r.items()})
                     if i % 200 == 0:
                         yield buf.getvalue()
                         buf.seek(0)
@@ -275,15 +287,16 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
     async def item_page(request: Request) -> Response:
         need(request, "operator", "analyst")
         item_id = request.path_params["item_id"]
+        if item_id >= 2**63:
+            return message(request, "Not found", "No stored item has this number.", 404)
 
         def load() -> Any:
             found = state.archive.item(item_id)
             if found is None:
                 return None, []
             it = found.item
-            window = [c for c in state.rt.alerts_repo.iter_items(since=it.first_seen - timedelta(days=3))
-                      if abs((c.when - it.when).total_seconds()) <= 3 * 86400]
-            return found, same_story(it, window[:5000])
+            window = state.rt.alerts_repo.items_around(it.when, timedelta(days=3), limit=2000)
+            return found, same_story(it, window)
 
         found, near = await run_in_threadpool(load)
         if found is None:
@@ -300,6 +313,8 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
             claim = claim_of(token, "relevant", "not_relevant")
         except BadLink as exc:
             return message(request, "This link cannot be used", str(exc), 403)
+        if subscription(claim.s) is None:
+            return message(request, "This link cannot be used", "its subscription no longer exists", 403)
         it = await run_in_threadpool(state.rt.alerts_repo.get_item, claim.i) if claim.i is not None else None
         if request.method == "GET":
             # a mail scanner that opens links records nothing: the page submits itself in a browser
@@ -321,7 +336,9 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
         except BadLink as exc:
             return message(request, "This link cannot be used", str(exc), 403)
         sub = subscription(claim.s)
-        topics = [t for t in state.current().settings.topics if sub is None or t.id in sub.topics]
+        if sub is None:
+            return message(request, "This link cannot be used", "its subscription no longer exists", 403)
+        topics = [t for t in state.current().settings.topics if t.id in sub.topics]
         if request.method == "GET":
             return page(request, "missed.html", claim=claim, token=token, topics=topics, error=None, values={})
         form = await form_checked(request)
@@ -329,13 +346,18 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
         topic = str(form.get("topic") or "")
         title = str(form.get("title") or "").strip()[:500] or None
         error = None
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            error = "Paste the story's address, starting with http:// or https://"
+        if len(url) > 2048 or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            error = "Paste the story's address (at most 2,048 characters), starting with http:// or https://"
         elif topic not in {t.id for t in topics}:
             error = "Choose the topic the story belongs to."
         if error:
             return page(request, "missed.html", status=400, claim=claim, token=token, topics=topics, error=error,
                         values={"url": url, "topic": topic, "title": title or ""})
+        day_ago = datetime.now(timezone.utc) - timedelta(days=1)
+        recent = await run_in_threadpool(state.rt.alerts_repo.feedback, day_ago)
+        if sum(1 for r in recent if r.subscriber == claim.s and r.verdict == "missed") >= MISSED_PER_DAY:
+            return message(request, "Not recorded", f"At most {MISSED_PER_DAY} missed stories a day can be "
+                           "reported from one subscription; please tell an operator about the rest.", 429)
         it = await run_in_threadpool(state.rt.alerts_repo.item_by_url_key, identity_key(url))
         link_id = hashlib.sha256(f"{claim.link_id}\n{identity_key(url)}\n{topic}".encode()).hexdigest()[:32]
         now = datetime.now(timezone.utc)
@@ -373,7 +395,8 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
         if state.throttle.blocked(who):
             return page(request, "login.html", status=429, error="Too many attempts; wait a minute.", next=wanted)
         web = state.current().settings.web
-        if not check_password(str(form.get("password") or ""), web.password_hash, environ.get(web.password_env)):
+        if not await run_in_threadpool(check_password, str(form.get("password") or "")[:1024], web.password_hash,
+                                       environ.get(web.password_env)):
             state.throttle.failed(who)
             log.warning("web: a failed operator sign-in from %s", who)
             return page(request, "login.html", status=403, error="That is not the operators' password.", next=wanted)
@@ -421,7 +444,7 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
     def preview(draft_text: str, topic: str) -> dict[str, Any]:
         cfg = state.current()
         try:
-            draft_cfg = drafts.parse_draft(cfg, draft_text)
+            draft_cfg = drafts.parse_draft(cfg, draft_text, topic)
         except ConfigError as exc:
             return {"ok": False, "problems": [str(p) for p in exc.problems]}
         if topic not in draft_cfg.topics:
@@ -480,7 +503,7 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
         error = None
         if action == "save":
             def do_save() -> drafts.Saved:
-                draft_cfg = drafts.parse_draft(cfg, draft_text)          # the draft alone first: its own lines
+                draft_cfg = drafts.parse_draft(cfg, draft_text, topic)   # the draft alone first: its own lines
                 if topic not in draft_cfg.topics:
                     raise ConfigError([])
                 saved = drafts.save(cfg.path, str(form.get("digest") or ""), draft_text, environ)
@@ -527,13 +550,14 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
         from newswatch.spiders.probe import ProbeError, fetch
         from newswatch.spiders.probe import probe as read_page
 
-        # addresses of configured sources may be private (a lab, a test site); others may not
-        configured = {urlsplit(s.url).netloc for s in cfg.settings.sources}
+        # the crawl's own policy: private and loopback addresses only where a source is
+        # configured (or crawl.allow_private says so), the same at every redirect
+        configured = [u for s in cfg.settings.sources for u in s.configured_urls()]
         result, error = None, None
         try:
             body, ctype, final = await run_in_threadpool(
-                fetch, url, cfg.settings.crawl.user_agent, cfg.settings.crawl.timeout.total_seconds(),
-                urlsplit(url).netloc in configured)
+                fetch, url[:2048], cfg.settings.crawl.user_agent, cfg.settings.crawl.timeout.total_seconds(),
+                cfg.settings.crawl.allow_private, configured)
             result = await run_in_threadpool(read_page, body, final, ctype)
         except ProbeError as exc:
             error = str(exc)

@@ -72,4 +72,7 @@ class Throttle:
         return q is not None and len(q) >= self.attempts
 
     def failed(self, who: str) -> None:
+        if len(self.failures) > 10_000:          # many addresses: forget those that are quiet
+            now = time.monotonic()
+            self.failures = {k: q for k, q in self.failures.items() if q and now - q[-1] <= self.window}
         self.failures.setdefault(who, deque()).append(time.monotonic())

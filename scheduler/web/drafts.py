@@ -14,7 +14,9 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -22,12 +24,23 @@ from typing import Any, Optional
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import AliasEvent
 
 from newswatch.alerts.evaluation import Case, Counts, Mistake, evaluate
 from newswatch.alerts.item_matching import item_fields
 from newswatch.alerts.matcher import Matcher
-from newswatch.scheduler.config import Config, ConfigError, Problem, load_config, parse_settings
+from newswatch.scheduler.config import (
+    Config,
+    ConfigError,
+    Problem,
+    load_config,
+    parse_settings,
+    read_settings_file,
+)
 from newswatch.storage.rows import StoredItem
+
+MAX_DRAFT = 1_000_000        # characters
+_CORE_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 
 # indentations tried when writing a file back: the one that reproduces the file unchanged wins
 _INDENTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (2, 4, 0), (4, 4, 0))
@@ -94,10 +107,37 @@ def term_list(settings_text: str, name: str) -> Optional[str]:
     return _dump(y, {"terms": {name: root["terms"][name]}})
 
 
-def parse_draft(live: Config, text: str) -> Config:
+def _plain_yaml(text: str) -> None:
+    """A draft is plain YAML: no anchors or aliases (an anchor's name could clash with one in
+    settings.yaml and change another topic there) and no tags (``!!python/...``)."""
+    try:
+        for event in _yaml().parse(text):
+            line = event.start_mark.line + 1 if event.start_mark else 1
+            if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
+                raise ConfigError([Problem("draft", line, "(yaml)", "anchors and aliases (&name, *name) are not "
+                                           "allowed in a draft; write the values out")])
+            tag = getattr(event, "tag", None)
+            if tag and str(tag) not in _CORE_TAGS:
+                raise ConfigError([Problem("draft", line, "(yaml)", f"the tag {tag} is not allowed in a draft")])
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError([Problem("draft", mark.line + 1 if mark else 1, "(yaml)",
+                                   f"{getattr(exc, 'problem', None) or exc}; check indentation and brackets")]) from None
+
+
+def parse_draft(live: Config, text: str, topic: Optional[str] = None) -> Config:
     """The live configuration with the draft's rules laid over it; ConfigError if the draft
-    is not valid (every problem, with the draft's line numbers)."""
-    parsed = parse_settings(text, "draft", under=live.settings)
+    is not valid (every problem, with the draft's line numbers). ``topic``: the one topic
+    the draft may hold."""
+    if len(text) > MAX_DRAFT:
+        raise ConfigError([Problem("draft", 1, "(file)", f"a draft of more than {MAX_DRAFT // 1000} kB")])
+    _plain_yaml(text)
+    parsed = parse_settings(text, "draft", under=live.settings, cache=False)
+    own = [t.get("id") for t in (_yaml().load(text) or {}).get("topics") or [] if isinstance(t, dict)]
+    if topic is not None and any(t != topic for t in own):
+        other = next(t for t in own if t != topic)
+        raise ConfigError([Problem("draft", 1, "topics", f"this draft is for the topic {topic}; it also holds "
+                                   f"{other!r} (open that topic to change it)")])
     extra = [k[0] for k in parsed.lines if len(k) == 1 and k[0] not in ("terms", "topics")]
     if extra:
         raise ConfigError([Problem("draft", parsed.lines[(extra[0],)], extra[0],
@@ -109,6 +149,7 @@ def parse_draft(live: Config, text: str) -> Config:
 def merged(settings_text: str, draft_text: str) -> str:
     """settings.yaml with the draft's term lists and topics in place of the old ones (new ones
     appended), everything else — comments, order, quoting — as it was."""
+    _plain_yaml(draft_text)
     y = _layout_of(settings_text)
     root = y.load(settings_text)
     # a browser sends CRLF, and blank lines at the end would be kept as the last key's comment
@@ -172,16 +213,41 @@ def save(path: Path, expected_digest: str, draft_text: str, environ: Optional[di
     """Write the draft into settings.yaml, validated as `check` validates it: an invalid
     result raises ConfigError and nothing is written. The file is replaced in one step (a
     reader never sees half of it), keeping its permissions."""
-    before = path.read_text(encoding="utf-8")
+    with _SAVING, _file_lock(path):
+        return _save(path, expected_digest, draft_text, environ)
+
+
+_SAVING = threading.Lock()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Held from reading settings.yaml to replacing it: two saves (two operators, two
+    workbenches) never interleave, so neither overwrites the other unseen."""
+    import fcntl
+
+    with open(path.parent / f".{path.name}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _save(path: Path, expected_digest: str, draft_text: str, environ: Optional[dict] = None) -> Saved:
+    before = read_settings_file(path)
     if digest_of(before) != expected_digest:
         raise StaleFile("settings.yaml changed since this page was opened (someone else saved, or it was "
                         "edited on disk); your draft is kept below: reload the topic and apply it again")
-    after = merged(before, draft_text)
+    crlf = "\r\n" in before
+    after = merged(before.replace("\r\n", "\n") if crlf else before, draft_text)
+    if crlf:
+        after = after.replace("\n", "\r\n")                     # the file's own line ends
     cfg = load_config(path, environ=environ, text=after)          # raises ConfigError: nothing written
     mode = path.stat().st_mode & 0o7777
     fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".yaml.tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(after)
             fh.flush()
             os.fsync(fh.fileno())

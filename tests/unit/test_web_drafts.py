@@ -126,3 +126,53 @@ def load_config_text(text: str):
     folder = Path(tempfile.mkdtemp())
     (folder / "settings.yaml").write_text(text)
     return load_config(folder / "settings.yaml", environ={})
+
+
+@pytest.mark.parametrize("draft, words", [
+    # an anchor named like one in settings.yaml would change another topic there
+    ("topics:\n  - id: belarus-iran\n    all: &a [belarus, iran]\n    any: *a\n", "anchors and aliases"),
+    ("terms:\n  iran: !!python/object/apply:os.system [\"true\"]\n", "tag"),
+    ("topics:\n  - id: belarus-iran\n    all: [belarus, ['" + "x" * 300 + "']]\n", "at most 200 characters"),
+    ("topics:\n  - id: belarus-only\n    all: [iran]\n", "also holds 'belarus-only'"),
+])
+def test_drafts_that_could_change_more_than_they_show_are_refused(settings, draft, words):
+    live = load_config(settings, environ={})
+    with pytest.raises(ConfigError) as caught:
+        drafts.parse_draft(live, draft, "belarus-iran")
+    assert words in str(caught.value)
+    if "anchors" in words or "tag" in words:
+        with pytest.raises(ConfigError):
+            drafts.save(settings, drafts.digest_of(SETTINGS), draft, environ={})
+        assert settings.read_text() == SETTINGS
+
+
+def test_two_saves_at_once_never_both_win(settings):
+    import threading
+
+    results: list[str] = []
+
+    def save(term: str) -> None:
+        draft = drafts.topic_draft(SETTINGS, "belarus-iran").replace("any: [relations]", f"any: [relations, [{term}]]")
+        try:
+            drafts.save(settings, drafts.digest_of(SETTINGS), draft, environ={})
+            results.append(term)
+        except drafts.StaleFile:
+            results.append("stale")
+
+    threads = [threading.Thread(target=save, args=(t,)) for t in ("deal", "pact")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results)[-1] == "stale" and len(results) == 2
+    (won,) = [r for r in results if r != "stale"]
+    assert f"[{won}]" in settings.read_text()
+
+
+def test_a_file_with_crlf_line_ends_is_saved_and_keeps_them(settings):
+    settings.write_bytes(SETTINGS.replace("\n", "\r\n").encode())
+    text = settings.read_bytes().decode()
+    draft = drafts.topic_draft(SETTINGS, "belarus-iran").replace("any: [relations]", "any: [relations, [deal]]")
+    drafts.save(settings, drafts.digest_of(text), draft, environ={})
+    out = settings.read_bytes().decode()
+    assert "any: [relations, [deal]]\r\n" in out and "\n" not in out.replace("\r\n", "")

@@ -57,12 +57,6 @@ ITEMS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Browser:
     """urllib with a cookie jar: a visitor with a session."""
 
@@ -109,7 +103,11 @@ def workbench(tmp_path_factory):
     from newswatch.scheduler.web.app import build_app
 
     folder = tmp_path_factory.mktemp("web")
-    port = free_port()
+    # the workbench's socket is bound now and kept: the digests' links must name its port
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     env = {"NEWSWATCH_WEB_SECRET": SECRET, "NEWSWATCH_WEB_PASSWORD": PASSWORD}
     with SiteServer() as site:
         site.add("/rss", rss(ITEMS), "application/rss+xml")
@@ -122,7 +120,7 @@ def workbench(tmp_path_factory):
         assert main(["--config", str(cfg), "once"]) == 0
         app = build_app(cfg, environ=env)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 20
         while not server.started and time.monotonic() < deadline:
@@ -315,3 +313,35 @@ def test_after_the_sign_in_only_a_page_of_this_site_is_next(workbench, wanted, l
                                            "next": re.search(r'name="next" value="([^"]*)"', page).group(1)
                                            .replace("&#34;", '"').replace("&#39;", "'").replace("&amp;", "&")})
     assert status == 303 and headers["location"] == lands
+
+
+def test_probe_reaches_only_what_the_crawl_may(workbench):
+    from newswatch.scheduler.sample_site import SiteServer
+
+    b = Browser(workbench["base"])
+    b.sign_in()
+    with SiteServer() as private:                  # a local service that is not a source
+        private.add("/secret", "<html><head><title>db password: hunter2</title></head></html>", "text/html")
+        for url in (f"{private.base}/secret", "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd",
+                    f"{workbench['base']}/login"):
+            _, page, _ = b.get("/sources")
+            status, page, _ = b.post("/sources/probe", {"csrf": b.csrf(page), "url": url})
+            assert status == 200 and 'id="probe-error"' in page and "hunter2" not in page, url
+    _, page, _ = b.get("/sources")
+    status, page, _ = b.post("/sources/probe", {"csrf": b.csrf(page), "url": workbench["site"].base + "/rss"})
+    assert 'id="probe-result"' in page and "looks like a feed" in page
+
+
+def test_odd_addresses_get_a_page_not_an_error(workbench):
+    b = Browser(workbench["base"])
+    b.sign_in()
+    assert b.get("/archive?to=9999-12-31&from=0001-01-01")[0] == 200
+    assert b.get("/item/99999999999999999999")[0] == 404
+    assert b.get("/item/424242")[0] == 404
+
+
+def test_csv_cells_that_look_like_formulas_are_defused():
+    from newswatch.scheduler.web.app import _cell
+
+    assert [_cell(v) for v in ('=HYPERLINK("x")', "+1", "-2", "@a", "plain", 5)] == \
+        ["'=HYPERLINK(\"x\")", "'+1", "'-2", "'@a", "plain", 5]

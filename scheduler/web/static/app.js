@@ -1,10 +1,6 @@
 // Small enhancements; every page works without them.
 (function () {
   "use strict";
-  // A verdict page opened in a browser records at once (a mail scanner fetching the link does not).
-  var verdict = document.getElementById("verdict-form");
-  if (verdict && verdict.dataset.autosubmit) { verdict.submit(); }
-
   var draft = document.getElementById("draft");
   var results = document.getElementById("results");
   var form = document.getElementById("draft-form");
