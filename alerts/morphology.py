@@ -199,6 +199,7 @@ class _FormsCache:
     def __init__(self) -> None:
         self.forms: Optional[dict[str, frozenset[str]]] = None
         self.new = 0
+        self.registered = False
 
     def _path(self) -> Optional[Path]:
         root = os.environ.get("NEWSWATCH_CACHE_DIR") or os.path.join(
@@ -220,7 +221,9 @@ class _FormsCache:
                     self.forms = {k: frozenset(v) for k, v in json.loads(path.read_text("utf-8")).items()}
             except (OSError, ValueError):
                 self.forms = {}
-            atexit.register(self.save)
+            if not self.registered:
+                atexit.register(self.save)
+                self.registered = True
         return self.forms
 
     def get(self, key: str) -> Optional[frozenset[str]]:
@@ -245,6 +248,13 @@ class _FormsCache:
 
 
 _CACHE = _FormsCache()
+
+
+def release_cache() -> None:
+    """Write the forms cache if it grew, and let go of it: it holds the forms of every term
+    any settings file here ever had (tens of MB), and a compiled rulebook keeps its own."""
+    _CACHE.save()
+    _CACHE.forms = None
 
 
 def _forms_of(word: str, raw: str) -> frozenset[str]:

@@ -37,6 +37,7 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from newswatch.alerts.errors import RuleError, RuleErrors
+from newswatch.alerts.morphology import release_cache
 from newswatch.alerts.terms import Term, compile_term
 
 FIELDS = ("title", "summary", "body")
@@ -182,6 +183,7 @@ def compile_rules(term_lists: dict[str, list[str]], topics: list[Topic]) -> Rule
         compiled.append(ct)
     if errors:
         raise RuleErrors(errors)
+    release_cache()
     return Rulebook(terms=table, topics=compiled, version=rules_version(term_lists, topics))
 
 

@@ -14,6 +14,7 @@ and size limits and reports it as ever.
 from __future__ import annotations
 
 import gzip
+import itertools
 import logging
 import threading
 import time
@@ -69,10 +70,16 @@ def read_feeds(sources: list[Source], crawl: CrawlSettings, repo: CrawlRepositor
     # parsing is CPU work, and threads would only take turns at it.
     answers: dict[str, Optional[SourceResult]] = {}
     later: list[CrawlRun] = []
+    waiting = iter(mine)
     with ThreadPoolExecutor(min(WORKERS, len(mine))) as pool:
-        futures = {pool.submit(fetch, s): s for s in mine}
-        for future in as_completed(futures):
-            source = futures[future]
+        # a window of fetches, not all at once: fetched pages wait here to be parsed, and a
+        # thousand of them would all sit in memory together
+        futures = {pool.submit(fetch, s): s for s in itertools.islice(waiting, 2 * WORKERS)}
+        while futures:
+            future = next(as_completed(futures))
+            source = futures.pop(future)
+            for more in itertools.islice(waiting, 1):
+                futures[pool.submit(fetch, more)] = more
             try:
                 run, page = future.result()
                 records, follow = run.on_page(page)
