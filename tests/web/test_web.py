@@ -240,6 +240,13 @@ def test_a_verdict_link_from_a_delivered_mail_records_once_and_reaches_eval(work
     op.sign_in()
     _, page, _ = op.get("/archive?q=roadmap")
     assert "✓ 1" in page
+    # … in the workbench's precision and recall (the only labelled case here) …
+    _, page, _ = op.get("/rules?topic=belarus-iran")
+    status, body, _ = op.post("/rules/preview", {"csrf": op.csrf(page), "topic": "belarus-iran",
+                                                 "draft": "topics:\n  - id: belarus-iran\n    all: [belarus, iran]\n"},
+                              headers={"Accept": "application/json"})
+    got = json.loads(body)
+    assert got["cases"] == 1 and got["scores_live"]["tp"] == 1 and got["scores_draft"]["tp"] == 1
     # … and is a case for `newswatch eval`
     import subprocess
 
