@@ -27,7 +27,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from newswatch.alerts.errors import RuleErrors
 from newswatch.alerts.health import HealthSettings, Operator
-from newswatch.alerts.rules import Rulebook, Topic, compile_rules
+from newswatch.alerts.rules import Rulebook, Topic, cached_rules, compile_rules
 from newswatch.alerts.subscriptions import Subscription
 from newswatch.alerts.transports import EmailSettings
 from newswatch.scheduler.web_settings import WebSettings
@@ -325,7 +325,7 @@ def parse_settings(text: str, filename: str = "settings.yaml", under: Optional[S
     rulebook = None
     if isinstance(values.get("topics"), list) and "terms" not in {p.key.split(".")[0].split("[")[0] for p in problems}:
         try:
-            rulebook = compile_rules(values.get("terms", {}), values["topics"])
+            rulebook = (cached_rules if cache else compile_rules)(values.get("terms", {}), values["topics"])
         except RuleErrors as exc:
             for e in exc.errors:
                 report(e.loc, e.message)
