@@ -99,10 +99,12 @@ class CrawlRepository:
                 rows = [self._new_row(records[i], hashes[i], now) for i in fresh]
                 try:
                     with conn.begin_nested():
-                        ids = conn.execute(insert(items).returning(items.c.id, sort_by_parameter_order=True),
-                                           rows).scalars().all()
-                    for i, item_id in zip(fresh, ids):
-                        out[i] = UpsertOutcome(UpsertState.NEW, item_id)
+                        # one executemany, then the new ids by their unique key: RETURNING
+                        # in parameter order makes SQLite insert the rows one statement each
+                        conn.execute(insert(items), rows)
+                        ids = self._ids_of(conn, [(r["source_id"], r["url_key"]) for r in rows])
+                    for i, row in zip(fresh, rows):
+                        out[i] = UpsertOutcome(UpsertState.NEW, ids[(row["source_id"], row["url_key"])])
                 except IntegrityError:                       # a concurrent writer: settle each alone
                     for i in fresh:
                         out[i] = self._upsert_one(conn, records[i], now)
@@ -112,6 +114,20 @@ class CrawlRepository:
         if missing:                                          # a bug, loudly: never lose an item quietly
             raise AssertionError(f"items {missing} of the batch got no outcome")
         return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _ids_of(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The ids of items by (source, URL key), their unique key."""
+        out: dict[tuple[str, str], int] = {}
+        by_source: dict[str, list[str]] = {}
+        for sid, key in keys:
+            by_source.setdefault(sid, []).append(key)
+        for sid, url_keys in by_source.items():
+            for start in range(0, len(url_keys), _CHUNK):
+                q = select(items.c.id, items.c.url_key).where(items.c.source_id == sid,
+                                                              items.c.url_key.in_(url_keys[start:start + _CHUNK]))
+                out.update(((sid, k), i) for i, k in conn.execute(q))
+        return out
 
     @staticmethod
     def _new_row(rec: ItemRecord, chash: str, now: datetime) -> dict[str, Any]:
