@@ -283,6 +283,9 @@ class Service:
         s = self.cfg.settings
         log.info("newswatch service started: %d source(s), %d subscriber(s), settings %s, storage %s",
                  len(self.cfg.enabled_sources), len(s.subscribers), self.path, self.rt.db.path or "PostgreSQL")
+        if s.web.base_url and not self.cfg.web_secret:
+            log.warning("web.base_url is set but %s is not: digests carry no relevant / not relevant links",
+                        s.web.secret_env)
         try:
             while not stop.wait(0.5):
                 pass

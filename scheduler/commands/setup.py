@@ -16,6 +16,10 @@ def cmd_check(args: argparse.Namespace) -> int:
           f"{plural(len(s.terms), 'term list')}, {plural(len(s.topics), 'topic')}, "
           f"{plural(len(s.subscribers), 'subscriber')}; rules version {cfg.rulebook.version}; "
           f"email via {s.email.transport}")
+    if s.web.base_url and not cfg.web_secret:
+        # not an error (digests go out without the links), but surely not what was meant
+        err(f"warning: web.base_url is set but {s.web.secret_env} is not: digests will carry no "
+            f"relevant / not relevant links and the workbench will not start")
     problems = []
     path = sqlite_path(cfg.storage_url)
     if path is not None and not __import__("os").path.exists(path):
