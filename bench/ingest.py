@@ -41,7 +41,7 @@ import feedparser
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import Texts, emit, machine, newswatch_cmd, rss_feed  # noqa: E402
+from bench.common import Texts, byte_compile, emit, machine, newswatch_cmd, rss_feed  # noqa: E402
 from newswatch.scheduler.sample_site import SiteServer  # noqa: E402
 from newswatch.storage.crawl_repo import CrawlRepository  # noqa: E402
 from newswatch.storage.engine import Database  # noqa: E402
@@ -167,6 +167,7 @@ def main() -> None:
     ap.add_argument("--peak-feeds", type=int, default=TARGETS["peak_feeds"],
                     help="feeds of the first cycle whose peak RSS is held to the target (0: skip)")
     args = ap.parse_args()
+    byte_compile()
     texts = Texts()
     servers = [SiteServer(host=f"127.0.0.{h + 1}").start() for h in range(HOSTS)]
     env = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_CONFIG"}
