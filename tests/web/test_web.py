@@ -352,3 +352,39 @@ def test_csv_cells_that_look_like_formulas_are_defused():
 
     assert [_cell(v) for v in ('=HYPERLINK("x")', "+1", "-2", "@a", "plain", 5)] == \
         ["'=HYPERLINK(\"x\")", "'+1", "'-2", "'@a", "plain", 5]
+
+
+@pytest.mark.slow
+def test_demo_serve_serves_the_workbench_on_the_demo_data(tmp_path):
+    import os
+    import subprocess
+
+    from tests.conftest import newswatch_cmd
+
+    env = {**os.environ, "NEWSWATCH_WEB_PASSWORD": PASSWORD}
+    env.pop("NEWSWATCH_CONFIG", None)
+    proc = subprocess.Popen(newswatch_cmd() + ["demo", "--workdir", str(tmp_path / "demo"), "--serve"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        address = None
+        while time.monotonic() < deadline and address is None:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            found = re.search(r"The workbench: (http://127\.0\.0\.1:\d+)/", line)
+            address = found.group(1) if found else None
+        assert address, "demo --serve did not say where the workbench is"
+        b = Browser(address)
+        for _ in range(100):
+            try:
+                b.get("/login")
+                break
+            except OSError:
+                time.sleep(0.1)
+        b.sign_in()
+        status, page, _ = b.get("/archive")
+        assert status == 200 and int(re.search(r'id="count">(\d+) item', page).group(1)) > 0
+    finally:
+        proc.kill()
+        proc.wait(10)
