@@ -193,6 +193,8 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
 
     def page(request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
         cfg = state.current()
+        sub = subscription(str(request.session.get("name"))) if role(request) == "analyst" else None
+        ctx.setdefault("tz", sub.timezone if sub else "UTC")      # an analyst reads times in their zone
         ctx.update(request=request, role=role(request), who=request.session.get("name"),
                    csrf=csrf_token(request.session), problem=state.problem, cfg=cfg,
                    password_set=bool(cfg.settings.web.password_hash or environ.get(cfg.settings.web.password_env)))

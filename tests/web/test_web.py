@@ -388,3 +388,17 @@ def test_demo_serve_serves_the_workbench_on_the_demo_data(tmp_path):
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_an_analyst_reaches_the_archive_from_the_subscription_link(workbench):
+    from newswatch.alerts.feedback import LinkClaim, sign
+
+    token = sign(SECRET, LinkClaim(s="desk", v="manage", e=int(time.time()) + 3600))
+    b = Browser(workbench["base"])
+    status, page, _ = b.get(f"/me/{token}")
+    assert status == 200 and "Subscription of desk" in page and "belarus-iran" in page
+    status, page, _ = b.get("/archive")
+    assert status == 200 and "times in UTC" in page and "trade roadmap" in page
+    assert b.get("/rules")[0] == 403                     # operators' pages stay closed
+    other = sign(SECRET, LinkClaim(s="nobody", v="manage", e=int(time.time()) + 3600))
+    assert Browser(workbench["base"]).get(f"/me/{other}")[0] == 404
