@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Optional
 
 import lxml.html
@@ -20,8 +21,9 @@ def html_to_text(fragment: Optional[str]) -> str:
     joined with spaces so "a</p><p>b" stays two words."""
     if not fragment:
         return ""
-    if "<" not in fragment and "&" not in fragment:
-        return clean_text(fragment)
+    if "<" not in fragment:
+        # no markup: only character references to resolve, which needs no HTML parser
+        return clean_text(html.unescape(fragment) if "&" in fragment else fragment)
     try:
         root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     except (etree.ParserError, ValueError):
