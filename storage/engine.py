@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -67,12 +68,27 @@ def _pragmas(dbapi_conn: Any, busy_ms: int) -> None:
     try:
         cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         if cur.execute("PRAGMA query_only").fetchone()[0] == 0:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _wal(cur, busy_ms)
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA cache_size=-16000")      # 16 MB page cache
         cur.execute("PRAGMA synchronous=NORMAL")     # safe with WAL; a commit does not wait for fsync
     finally:
         cur.close()
+
+
+def _wal(cur: Any, busy_ms: int) -> None:
+    """Switch to WAL. A new file's first switch needs the database to itself: a process
+    opening it at that moment is told "locked" at once (the busy timeout does not cover it),
+    so it tries again for as long as the busy timeout."""
+    deadline = time.monotonic() + busy_ms / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def translate(exc: BaseException, url: str, busy_ms: int = BUSY_TIMEOUT_MS) -> Optional[StorageError]:
