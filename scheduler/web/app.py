@@ -65,6 +65,10 @@ class Forbidden(Exception):
     pass
 
 
+class NoSubscription(BadLink):
+    """A well-made link whose subscriber is no longer in the settings."""
+
+
 @dataclass
 class State:
     """The settings (reloaded when the file changes, the last good kept when it is invalid),
@@ -211,10 +215,13 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
         return form
 
     def claim_of(token: str, *verdicts: str) -> LinkClaim:
+        """The link's claim, for one of these pages and a subscription that still exists."""
         secret = state.current().web_secret or ""
         claim = verify(secret, token)
         if claim.v not in verdicts:
             raise BadLink("this link is not meant for this page")
+        if subscription(claim.s) is None:
+            raise NoSubscription("its subscription no longer exists")
         return claim
 
     def subscription(name: str) -> Any:
@@ -315,8 +322,6 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
             claim = claim_of(token, "relevant", "not_relevant")
         except BadLink as exc:
             return message(request, "This link cannot be used", str(exc), 403)
-        if subscription(claim.s) is None:
-            return message(request, "This link cannot be used", "its subscription no longer exists", 403)
         it = await run_in_threadpool(state.rt.alerts_repo.get_item, claim.i) if claim.i is not None else None
         if request.method == "GET":
             # a mail scanner that opens links records nothing: the page submits itself in a browser
@@ -338,8 +343,6 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
         except BadLink as exc:
             return message(request, "This link cannot be used", str(exc), 403)
         sub = subscription(claim.s)
-        if sub is None:
-            return message(request, "This link cannot be used", "its subscription no longer exists", 403)
         topics = [t for t in state.current().settings.topics if t.id in sub.topics]
         if request.method == "GET":
             return page(request, "missed.html", claim=claim, token=token, topics=topics, error=None, values={})
@@ -375,11 +378,11 @@ def build_app(settings_path: str | Path, environ: Optional[dict[str, str]] = Non
         token = request.path_params["token"]
         try:
             claim = claim_of(token, "manage")
+        except NoSubscription:
+            return message(request, "No such subscription", "This subscription no longer exists.", 404)
         except BadLink as exc:
             return message(request, "This link cannot be used", str(exc), 403)
         sub = subscription(claim.s)
-        if sub is None:
-            return message(request, "No such subscription", "This subscription no longer exists.", 404)
         if role(request) != "operator":
             request.session.update(role="analyst", name=sub.name)
         rows = await run_in_threadpool(state.rt.alerts_repo.feedback)

@@ -17,6 +17,7 @@ import hmac
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Optional
 
 ITERATIONS = 600_000
@@ -60,19 +61,19 @@ def csrf_ok(session: dict, given: Optional[str]) -> bool:
 class Throttle:
     """At most ``attempts`` failed sign-ins per address in ``window`` seconds."""
 
-    def __init__(self, attempts: int = 5, window: float = 60.0):
-        self.attempts, self.window = attempts, window
+    def __init__(self, attempts: int = 5, window: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.attempts, self.window, self.clock = attempts, window, clock
         self.failures: dict[str, deque[float]] = {}
 
     def blocked(self, who: str) -> bool:
         q = self.failures.get(who)
-        now = time.monotonic()
+        now = self.clock()
         while q and now - q[0] > self.window:
             q.popleft()
         return q is not None and len(q) >= self.attempts
 
     def failed(self, who: str) -> None:
         if len(self.failures) > 10_000:          # many addresses: forget those that are quiet
-            now = time.monotonic()
+            now = self.clock()
             self.failures = {k: q for k, q in self.failures.items() if q and now - q[-1] <= self.window}
-        self.failures.setdefault(who, deque()).append(time.monotonic())
+        self.failures.setdefault(who, deque()).append(self.clock())
