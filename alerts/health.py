@@ -117,10 +117,19 @@ def assess(source: Source, runs: Sequence[CrawlRun], stats: Optional[SourceStats
 
 
 def load_health(repo: CrawlRepository, sources: Iterable[Source], now: datetime,
-                quiet_after: Optional[timedelta] = None, days: int = 0, history: int = 100) -> list[SourceHealth]:
+                quiet_after: Optional[timedelta] = None, days: int = 0, history: int = 100,
+                counts: bool = True) -> list[SourceHealth]:
+    """The health of each source. ``counts=False`` leaves ``items`` at 0: the cycle's check
+    and the digest don't show it, and counting reads every item of every source."""
     sources = list(sources)
-    runs = repo.recent_runs([s.id for s in sources], history)
-    stats = repo.source_stats(now - timedelta(days=days) if days else None)
+    ids = [s.id for s in sources]
+    # a source's state needs its runs back to its last success: mostly the latest one, so
+    # two runs each, then the longer history only for sources whose two both failed
+    runs = repo.recent_runs(ids, min(2, history))
+    failing = [sid for sid, rs in runs.items() if len(rs) == min(2, history) and not any(r.succeeded for r in rs)]
+    if failing and history > 2:
+        runs.update(repo.recent_runs(failing, history))
+    stats = repo.source_stats(ids, now - timedelta(days=days) if days else None, counts=counts)
     return [assess(s, runs.get(s.id, []), stats.get(s.id), now, quiet_after, days) for s in sources]
 
 

@@ -21,9 +21,6 @@ from pathlib import Path
 from typing import Any, Optional, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from newswatch.alerts.errors import RuleErrors
 from newswatch.alerts.health import HealthSettings, Operator
@@ -46,6 +43,7 @@ class StorageSettings(BaseModel):
     url: str = "sqlite:///var/newswatch.db"
     retention_days: Optional[int] = Field(default=None, ge=1)
     tombstone_days: int = Field(default=1825, ge=1)
+    run_history_days: int = Field(default=90, ge=1)
     state_dir: str = "var"
     busy_timeout: PositiveDuration = timedelta(seconds=30)
 
@@ -114,6 +112,8 @@ class _Budget:
 
 
 def _plain(node: Any, loc: tuple, lines: dict[tuple, int], budget: _Budget) -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     budget.left -= 1
     if budget.left < 0:
         raise OverflowError
@@ -223,6 +223,11 @@ def _read_yaml(text: str, fail: Any, cache: bool = True) -> tuple[dict, dict[tup
     cached = _yaml_cache(text) if cache else None
     if cached is not None:
         return cached
+    # ruamel is imported here, not at the top: an unchanged file comes from the cache
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:

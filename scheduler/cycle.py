@@ -103,16 +103,17 @@ def crawl_and_match(rt: Runtime, sources: Iterable[Source], progress: Optional[P
 
 
 # ---- health -------------------------------------------------------------------------------
-def health(rt: Runtime, now: Optional[datetime] = None, days: int = 0) -> list[SourceHealth]:
+def health(rt: Runtime, now: Optional[datetime] = None, days: int = 0, counts: bool = True) -> list[SourceHealth]:
+    """Each source's health; ``counts=False`` (the cycle's own checks) skips counting its items."""
     s = rt.cfg.settings
-    return load_health(rt.crawl_repo, s.sources, now or now_utc(), s.health.quiet_after, days)
+    return load_health(rt.crawl_repo, s.sources, now or now_utc(), s.health.quiet_after, days, counts=counts)
 
 
 def check_health(rt: Runtime, now: Optional[datetime] = None) -> list[Notice]:
     """Open and close source alerts and email the operators about changes."""
     s = rt.cfg.settings
     now = now or now_utc()
-    notices = check_sources(rt.alerts_repo, health(rt, now), s.health, now)
+    notices = check_sources(rt.alerts_repo, health(rt, now, counts=False), s.health, now)
     if notices and s.operators:
         notify_operators(rt.alerts_repo, notices, s.operators, s.email, rt.transport(), now)
     return notices
@@ -124,7 +125,7 @@ def digest_context(rt: Runtime, now: datetime) -> DigestContext:
     links = digest_links(rt.cfg)
     return DigestContext(
         topics=rt.cfg.topics, source_names={src.id: src.label for src in s.sources},
-        health=[h for h in health(rt, now) if h.enabled], max_per_topic=s.email.max_per_topic,
+        health=[h for h in health(rt, now, counts=False) if h.enabled], max_per_topic=s.email.max_per_topic,
         links=links.feedback if links else None, missed_link=links.missed if links else None,
         more_link=links.more if links else None, manage_link=links.manage if links else None)
 
@@ -149,7 +150,7 @@ def deliver(rt: Runtime, now: Optional[datetime] = None,
             expire_dead_claims(repo, now)
         plans = plan(repo, rt.cfg.settings.subscribers, now, force=options.force or bool(options.preview_dir)
                      or options.dry_run, only=options.only, backoff=options.backoff)
-        ctx = digest_context(rt, now)
+        ctx: Optional[DigestContext] = None      # built once, and only when a digest is due
         sender = None
         out = []
         for p in plans:
@@ -160,6 +161,8 @@ def deliver(rt: Runtime, now: Optional[datetime] = None,
             if p.state is PlanState.BACKOFF:
                 out.append(DigestOutcome(name, DigestStatus.BACKOFF, error=p.reason))
                 continue
+            if ctx is None:
+                ctx = digest_context(rt, now)
             digest = build_digest(repo, p.subscription, ctx, now)
             if options.preview_dir is not None:
                 options.preview_dir.mkdir(parents=True, exist_ok=True)
@@ -175,7 +178,8 @@ def deliver(rt: Runtime, now: Optional[datetime] = None,
                                       RenderCache())
             sub = p.subscription
             try:
-                out.append(sender.send(p, digest, now, lambda ids, sub=sub: build_digest(repo, sub, ctx, now, ids)))
+                out.append(sender.send(p, digest, now,
+                                       lambda ids, sub=sub, ctx=ctx: build_digest(repo, sub, ctx, now, ids)))
             except StorageError as exc:
                 # this subscriber's claim could not be made: nothing was sent; the others go on
                 log.error("digest for %s: %s", name, exc, extra={"subscriber": name})
@@ -189,8 +193,11 @@ def _file_name(name: str) -> str:
 
 # ---- housekeeping -------------------------------------------------------------------------
 def prune(rt: Runtime, now: Optional[datetime] = None) -> int:
+    """Retention: old crawl runs always (``run_history_days``), old items when
+    ``retention_days`` is set. The number of items removed."""
     s = rt.cfg.settings.storage
     now = now or now_utc()
+    rt.crawl_repo.prune_runs(now - timedelta(days=s.run_history_days))
     if not s.retention_days:
         return 0
     removed = rt.crawl_repo.prune(now - timedelta(days=s.retention_days))

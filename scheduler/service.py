@@ -76,7 +76,7 @@ def job_table(rt: Runtime, now: Optional[datetime] = None) -> list[dict[str, Any
     """Next and last run of every job, for ``newswatch status`` (the service need not run)."""
     now = now or datetime.now(timezone.utc)
     cfg = rt.cfg
-    health = {h.source_id: h for h in cycle.health(rt, now)}
+    health = {h.source_id: h for h in cycle.health(rt, now, counts=False)}
     specs = crawl_specs(cfg, {sid: h.last_run for sid, h in health.items()}, now)
     rows = []
     for spec in specs.values():

@@ -12,8 +12,6 @@ import codecs
 import re
 from typing import Optional
 
-from charset_normalizer import from_bytes
-
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9_.:-]+)[\"']", re.I)
 _META = re.compile(rb"<meta[^>]+charset=[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
 _HEADER = re.compile(r"charset=[\"']?([A-Za-z0-9_.:-]+)", re.I)
@@ -77,6 +75,8 @@ def decode_body(body: bytes, content_type: Optional[str] = None) -> tuple[str, s
         return body.decode("ascii", "replace"), "ascii"
     if _valid_utf8_with_non_ascii(body):
         return body.decode("utf-8"), "utf-8"
+    from charset_normalizer import from_bytes  # here: only pages that declare no encoding need it
+
     best = from_bytes(body[:200_000], cp_isolation=["cp1251", "koi8_r", "utf_8", "iso8859_5", "cp1252", "mac_cyrillic"]).best()
     enc = best.encoding if best else "cp1251"
     return body.decode(enc, "replace"), enc

@@ -5,9 +5,6 @@ from __future__ import annotations
 import html
 from typing import Optional
 
-import lxml.html
-from lxml import etree
-
 
 def clean_text(text: Optional[str]) -> str:
     """Collapse whitespace; the store keeps plain text, never markup."""
@@ -24,6 +21,9 @@ def html_to_text(fragment: Optional[str]) -> str:
     if "<" not in fragment:
         # no markup: only character references to resolve, which needs no HTML parser
         return clean_text(html.unescape(fragment) if "&" in fragment else fragment)
+    import lxml.html  # here, not at the top: a cycle of 304s reads no HTML
+    from lxml import etree
+
     try:
         root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     except (etree.ParserError, ValueError):

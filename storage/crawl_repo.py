@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -252,6 +252,17 @@ class CrawlRepository:
                 conn.execute(update(feedback).where(feedback.c.item_id.in_(ids)).values(item_id=None))
                 removed += conn.execute(delete(items).where(items.c.id.in_(ids))).rowcount
 
+    def prune_runs(self, before: datetime) -> int:
+        """Delete crawl runs finished before ``before``, except each source's latest run and
+        latest successful run (its health needs them, however old)."""
+        latest = select(func.max(crawl_runs.c.id)).group_by(crawl_runs.c.source_id)
+        latest_ok = (select(func.max(crawl_runs.c.id)).where(crawl_runs.c.status.in_(("ok", "not_modified")))
+                     .group_by(crawl_runs.c.source_id))
+        with self.db.engine.begin() as conn:
+            return conn.execute(delete(crawl_runs).where(crawl_runs.c.finished_at < before,
+                                                         crawl_runs.c.id.not_in(latest),
+                                                         crawl_runs.c.id.not_in(latest_ok))).rowcount
+
     def prune_tombstones(self, before: datetime) -> int:
         with self.db.engine.begin() as conn:
             return conn.execute(delete(tombstones).where(tombstones.c.pruned_at < before)).rowcount
@@ -280,34 +291,51 @@ class CrawlRepository:
             conn.execute(insert(crawl_runs), rows)
 
     def recent_runs(self, source_ids: Iterable[str], limit: int = 100) -> dict[str, list[CrawlRun]]:
-        """The last ``limit`` runs of each source, newest first (one query)."""
-        ids = list(source_ids)
+        """The last ``limit`` runs of each source, newest first.
+
+        One indexed query per source (``ix_crawl_runs_source``): each reads only its
+        ``limit`` rows, however long the history, where one windowed query over every run of
+        every source would read them all."""
+        ids = list(dict.fromkeys(source_ids))
         out: dict[str, list[CrawlRun]] = {sid: [] for sid in ids}
-        if not ids:
-            return out
-        rank = func.row_number().over(partition_by=crawl_runs.c.source_id,
-                                      order_by=(crawl_runs.c.finished_at.desc(), crawl_runs.c.id.desc())).label("rank")
-        inner = select(crawl_runs, rank).where(crawl_runs.c.source_id.in_(ids)).subquery()
-        q = select(inner).where(inner.c.rank <= limit).order_by(inner.c.source_id, inner.c.rank)
+        q = (select(crawl_runs).where(crawl_runs.c.source_id == bindparam("sid"))
+             .order_by(crawl_runs.c.finished_at.desc(), crawl_runs.c.id.desc()).limit(limit))
         with self.db.engine.connect() as conn:
-            for r in conn.execute(q):
-                out[r.source_id].append(_run(r))
+            for sid in ids:
+                out[sid] = [_run(r) for r in conn.execute(q, {"sid": sid})]
         return out
 
     def history(self, source_id: str, limit: int = 50) -> list[CrawlRun]:
         return self.recent_runs([source_id], limit)[source_id]
 
-    def source_stats(self, since: Optional[datetime] = None) -> dict[str, SourceStats]:
-        """Items per source, the last time each source brought a new item and, with
-        ``since``, new items per day (for the health chart)."""
+    def source_stats(self, source_ids: Iterable[str], since: Optional[datetime] = None,
+                     counts: bool = True) -> dict[str, SourceStats]:
+        """The last time each source brought a new item; with ``counts``, its items; with
+        ``since``, its new items per day (for the health chart).
+
+        Without counts it is one indexed lookup per source (``ix_items_source_first_seen``),
+        whatever the size of the store: the cycle's health check asks for no more."""
+        ids = list(dict.fromkeys(source_ids))
+        wanted = set(ids)
         out: dict[str, SourceStats] = {}
         with self.db.engine.connect() as conn:
-            for sid, count, last in conn.execute(select(items.c.source_id, func.count(), func.max(items.c.first_seen))
-                                                 .group_by(items.c.source_id)):
-                out[sid] = SourceStats(sid, count, aware(last))
+            if counts:
+                for sid, count, last in conn.execute(
+                        select(items.c.source_id, func.count(), func.max(items.c.first_seen))
+                        .group_by(items.c.source_id)):
+                    if sid in wanted:
+                        out[sid] = SourceStats(sid, count, aware(last))
+            else:
+                last_seen = select(func.max(items.c.first_seen)).where(items.c.source_id == bindparam("sid"))
+                for sid in ids:
+                    last = conn.execute(last_seen, {"sid": sid}).scalar()
+                    if last is not None:
+                        out[sid] = SourceStats(sid, 0, aware(last))
             if since is not None:
                 for sid, first_seen in conn.execute(select(items.c.source_id, items.c.first_seen)
                                                     .where(items.c.first_seen >= since)):
+                    if sid not in wanted:
+                        continue
                     day = first_seen.strftime("%Y-%m-%d")
                     stats = out.setdefault(sid, SourceStats(sid))
                     stats.per_day[day] = stats.per_day.get(day, 0) + 1

@@ -46,6 +46,7 @@ items = Table(
     Index("ix_items_source_guid", "source_id", "guid"),
     Index("ix_items_source_hash", "source_id", "content_hash"),
     Index("ix_items_first_seen", "first_seen"),
+    Index("ix_items_source_first_seen", "source_id", "first_seen"),     # health: last new item per source
     Index("ix_items_unmatched", "matched_version", "id"),
     sqlite_autoincrement=True,       # an id is never reused: journals and links name items by id
 )

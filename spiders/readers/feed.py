@@ -9,8 +9,6 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 from urllib.parse import urljoin
 
-import feedparser
-
 from newswatch.spiders.dates import parse_date
 from newswatch.spiders.entry import Entry
 from newswatch.spiders.htmltext import clean_text, html_to_text
@@ -36,6 +34,8 @@ class FeedReader:
 
     def read(self, page: Page) -> ReadOutcome:
         out = ReadOutcome()
+        import feedparser  # here, not at the top: a cycle of 304s parses no feed
+
         headers = {"content-type": page.content_type} if page.content_type else {}
         parsed = feedparser.parse(page.body, response_headers=headers, sanitize_html=False,
                                   resolve_relative_uris=False)

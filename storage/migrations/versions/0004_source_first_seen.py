@@ -1,0 +1,22 @@
+"""An index on items (source_id, first_seen): each cycle's health check asks when each source
+last brought a new item, and without it that question reads every stored item (a full scan
+of the largest table, twice per cycle, growing with the store).
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_items_source_first_seen", "items", ["source_id", "first_seen"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_items_source_first_seen", table_name="items")
