@@ -112,6 +112,7 @@ crawl_runs = Table(
     Column("report", JSON),                                  # what each selector / method found
     Column("used_fallback", Boolean, nullable=False, default=False),
     Index("ix_crawl_runs_source", "source_id", "finished_at"),
+    Index("ix_crawl_runs_finished", "finished_at"),        # the oldest run, for pruning
 )
 
 source_alerts = Table(

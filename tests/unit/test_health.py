@@ -91,3 +91,10 @@ def test_old_runs_are_pruned_but_each_sources_latest_and_latest_success_stay(rep
     assert [r.status for r in left["always-failed"]] == ["failed"]
     assert left["never"] == []
     assert repo.prune_runs(NOW - timedelta(days=1)) == 0       # nothing older than that
+
+
+def test_runs_are_pruned_in_daily_batches(repo):
+    _fill(repo)                                                # the oldest run: 8 hours before NOW
+    # runs older than NOW - 7h exist, but the oldest is not yet a day past the limit: kept
+    assert repo.prune_runs(NOW - timedelta(hours=7)) == 0
+    assert repo.prune_runs(NOW - timedelta(hours=7) + timedelta(days=1)) > 0
