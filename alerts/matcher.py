@@ -483,6 +483,11 @@ class Matcher:
         # a relation term in the title counts for any sentence, unless the title is a
         # round-up of several clauses ("Belarus passes budget; China's exports grow")
         title_rel = TITLE in rel_units and item.title_clauses() == 1
+        # a title that is a result (a veto term and no relation term: "Iran U17 beat Belarus
+        # U16 in opener") is the story: a body sentence on the same match, or a Belarusian–
+        # Chinese doubles pair, does not make it a relation. A title that proposes, hosts or
+        # signs something with a festival or a prize in it is not a result.
+        title_vetoed = any(u[0] == "title" for u in vetoed) and not any(u[0] == "title" for u in rel_units)
         candidates = [u for u in set(has) | pair_units if len(has.get(u, ())) == n_all or u in pair_units]
         if topic.within == "title":
             candidates = [u for u in candidates if u[0] == "title"]
@@ -507,6 +512,10 @@ class Matcher:
             if u in vetoed and u not in pair_units:
                 why_not = why_not or f"{_describe(u)} has a term under veto (a result, not a relation)"
                 continue
+            if title_vetoed and u[0] != "title":
+                why_not = why_not or (f"{_describe(u)} is in the body of a story whose title is a result "
+                                      f"(a term under veto)")
+                continue
             if len(crowd.get(u, ())) > topic.crowd_max and u not in pair_units:
                 why_not = why_not or (f"{_describe(u)} names {len(crowd[u])} other countries: a list, not a "
                                       f"relation (crowd_max {topic.crowd_max})")
@@ -525,7 +534,8 @@ class Matcher:
             if title_crowd and not title_groups and not any(u[0] == "title" for u in pair_units):
                 return Decision(tid, False, f"only deep in the body ({_describe(ok[0])}) while the title is about "
                                             f"another country: the story's subject is elsewhere")
-            if title_groups and 0 not in title_groups and not any(u[0] == "title" for u in pair_units):
+            if (topic.deep_body == "unless-elsewhere" and title_groups and 0 not in title_groups
+                    and not any(u[0] == "title" for u in pair_units)):
                 labels = ", ".join(self._label(ct, "all", i) for i in sorted(title_groups))
                 return Decision(tid, False, f"only deep in the body ({_describe(ok[0])}) while the title is about "
                                             f"'{labels}' without '{self._label(ct, 'all', 0)}': the story's subject "

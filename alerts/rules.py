@@ -19,6 +19,9 @@ inline list of terms:
 * ``veto``: a sentence with one of these (sports results, prizes) pairs nothing;
 * ``within``: ``sentence`` (default), ``title`` or ``item``;
 * ``near: N``: the ``all`` entries within N words of each other;
+* ``deep_body``: ``unless-elsewhere`` (default) — a pairing only deep in the body does not
+  count when the title is about the other side alone; ``counts`` — it does (an
+  organisation whose stories give each member a paragraph of its own: the SCO);
 * ``fields``: which of title, summary, body are read (default all three);
 * ``weights`` (term-list name → weight) and ``min_score``.
 
@@ -72,6 +75,7 @@ class Topic(BaseModel):
     crowd_max: int = Field(default=2, ge=0, le=100)
     within: Literal["sentence", "title", "item"] = "sentence"
     near: Optional[int] = Field(default=None, ge=1, le=10000)
+    deep_body: Literal["unless-elsewhere", "counts"] = "unless-elsewhere"
     fields: list[FieldName] = Field(default_factory=lambda: _every_field())
     weights: dict[str, float] = Field(default_factory=dict)
     min_score: float = 0.0

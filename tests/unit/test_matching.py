@@ -120,6 +120,17 @@ CO_MENTION = [
      "Belarus and Iran are in the Shanghai Cooperation Organization.", False),
     # a contrastive clause is a unit of its own
     ({}, "", "Belarus signed an agreement with Russia, while Iran stayed away.", False),
+    # a title that is a result (a veto term, no relation term) is the story: its body does not pair
+    ({"veto": [["beat", "festival"]]}, "Iran beat Belarus in cup opener", "Belarus met Iran in the opening match.",
+     False),
+    ({}, "Iran beat Belarus in cup opener", "Belarus met Iran in the opening match.", True),
+    # …but a title that signs or proposes something with a festival in it is not a result
+    ({"veto": [["beat", "festival"]]}, "Belarus signs festival plan", "Belarus and Iran met to discuss it.", True),
+    # deep in the body, under a title about the other side alone: elsewhere, unless deep_body: counts
+    ({}, "Iran opens a regional forum", "It opened. Guests came. It rained. Belarus and Iran signed an agreement.",
+     False),
+    ({"deep_body": "counts"}, "Iran opens a regional forum",
+     "It opened. Guests came. It rained. Belarus and Iran signed an agreement.", True),
 ]
 
 
