@@ -27,6 +27,7 @@ from newswatch.scheduler.runtime import Runtime
 from newswatch.spiders.results import SourceResult
 from newswatch.spiders.runner import run_crawl
 from newswatch.spiders.sources import Source
+from newswatch.storage import fulltext
 from newswatch.storage.errors import StorageError
 
 log = logging.getLogger("newswatch")
@@ -69,6 +70,9 @@ def crawl(rt: Runtime, sources: Iterable[Source], progress: Optional[Progress] =
 
 
 def match_new(rt: Runtime) -> MatchStats:
+    """What follows every store of new items: the full-text index catches up with them (in
+    one statement, see storage/fulltext.py), then they are matched."""
+    fulltext.catch_up(rt.db)
     if not rt.alerts_repo.has_unmatched():
         return MatchStats()           # nothing new: the topics need not even be compiled
     return match_stored_items(rt.alerts_repo, rt.matcher)

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
 from sqlalchemy.sql.elements import ColumnElement
 
+from newswatch.storage import fulltext
 from newswatch.storage.alerts_repo import item_from_row
 from newswatch.storage.engine import Database
 from newswatch.storage.rows import (
@@ -137,6 +138,7 @@ class ArchiveRepository:
         """A page of the items that contain every word of ``q`` and pass the filters, newest
         first (by publication date, else first seen), and how many there are in all.
         ``since``/``until`` bound that date: since <= date < until."""
+        fulltext.catch_up(self.db)         # items stored since the last cycle are found too
         where = self._conditions(q, topic, source, language, since, until)
         if where is None:
             return ArchivePage([], 0)
@@ -160,6 +162,7 @@ class ArchiveRepository:
                     until: Optional[datetime] = None, batch: int = 500) -> Iterator[ArchiveRow]:
         """Every item ``search`` would find, in its order, read ``batch`` at a time (each
         batch in its own short read, continuing after the last row of the one before)."""
+        fulltext.catch_up(self.db)
         where = self._conditions(q, topic, source, language, since, until)
         if where is None:
             return

@@ -35,7 +35,7 @@ from newswatch.storage.locks import FileLock, PgAdvisoryLock
 
 # The newest migration this code knows; ``ensure_schema`` compares the database's version
 # with it in one query, so a process that needs no migration never imports Alembic.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK_KEY = 0x6E77_0001        # "nw" + 1: the advisory lock taken while migrating

@@ -361,3 +361,67 @@ def test_export_streams_every_match_in_search_order(db):
     paged = [r for off in range(0, 26, 5) for r in repo.search(limit=5, offset=off).rows]
     assert paged == everything
     assert list(repo.iter_export('"')) == []
+
+
+# ---- SQLite: the index catches up in one statement (revision 0005) ------------------------
+def _indexed(db) -> set[int]:
+    with db.engine.connect() as conn:
+        return set(conn.execute(text("SELECT rowid FROM items_fts WHERE items_fts MATCH 'catchup'")).scalars())
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_new_items_are_indexed_by_the_catch_up_and_a_search_catches_up_first(db):
+    from newswatch.storage import fulltext
+
+    repo = CrawlRepository(db)
+    ids = [o.item_id for o in repo.upsert_items([record("s", f"https://x.example/{i}", f"catchup story {i}")
+                                                 for i in range(3)])]
+    assert _indexed(db) == set()                            # stored, not yet indexed
+    # changed and pruned before the catch-up: indexed as they are then, or not at all
+    repo.upsert_items([record("s", "https://x.example/0", "catchup story zero retitled")])
+    with db.engine.begin() as conn:
+        conn.execute(items.delete().where(items.c.id == ids[2]))
+    assert fulltext.catch_up(db) == 2
+    assert _indexed(db) == {ids[0], ids[1]}
+    fts_consistent(db)
+    assert fulltext.catch_up(db) == 0                       # nothing new
+    # indexed items follow their changes through the triggers
+    repo.upsert_items([record("s", "https://x.example/1", "catchup story one retitled")])
+    assert [r.title for r in ArchiveRepository(db).search("retitled").rows] == [
+        "catchup story one retitled", "catchup story zero retitled"]
+    fts_consistent(db)
+    # a search catches up before it reads
+    repo.upsert_items([record("s", "https://x.example/9", "catchup latecomer")])
+    assert [r.title for r in ArchiveRepository(db).search("latecomer").rows] == ["catchup latecomer"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_catch_up_that_finds_the_database_locked_waits_for_the_next(db):
+    import sqlite3
+
+    from newswatch.storage import fulltext
+
+    CrawlRepository(db).upsert_items([record("s", "https://x.example/a", "catchup waiting")])
+    slow = Database(db.url, busy_timeout=0.1)
+    holder = sqlite3.connect(db.engine.url.database, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")                        # another writer holds the database
+    try:
+        assert fulltext.catch_up(slow) == 0                  # a warning, no error; nothing lost
+    finally:
+        holder.rollback()
+        holder.close()
+        slow.close()
+    assert fulltext.catch_up(db) == 1
+    fts_consistent(db)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_downgrading_below_the_catch_up_rebuilds_the_index_with_every_item(db):
+    CrawlRepository(db).upsert_items([record("s", "https://x.example/late", "catchup before downgrade")])
+    _migrate(db, "0004", down=True)
+    assert len(_indexed(db)) == 1                           # rebuilt from the table
+    fts_consistent(db)
+    _migrate(db, "head")
+    CrawlRepository(db).upsert_items([record("s", "https://x.example/later", "catchup after upgrade")])
+    assert len(ArchiveRepository(db).search("catchup").rows) == 2
+    fts_consistent(db)
