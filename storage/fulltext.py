@@ -34,11 +34,15 @@ def catch_up(db: Database) -> int:
             last = conn.execute(text("SELECT last_id FROM fts_progress WHERE id = 1")).scalar()
             newest = conn.execute(text("SELECT max(id) FROM items")).scalar()
             if last is None or newest is None or newest <= last:
-                return 0
-            done = conn.execute(text("INSERT INTO items_fts(rowid, title, summary, body) "
-                              "SELECT id, title, summary, body FROM items WHERE id > :last AND id <= :newest "
-                              "ORDER BY id"), {"last": last, "newest": newest})
-            conn.execute(text("UPDATE fts_progress SET last_id = :newest WHERE id = 1"), {"newest": newest})
+                return 0                    # nothing waiting (read without taking the write lock)
+            # The INSERT takes the write lock, and the bound is read inside each statement:
+            # two processes catching up at once are serialised, and the second finds
+            # nothing left rather than indexing the same items twice.
+            done = conn.execute(text(
+                "INSERT INTO items_fts(rowid, title, summary, body) SELECT id, title, summary, body FROM items "
+                "WHERE id > (SELECT last_id FROM fts_progress WHERE id = 1) ORDER BY id"))
+            conn.execute(text("UPDATE fts_progress SET last_id = max(last_id, (SELECT coalesce(max(id), 0) FROM items)) "
+                              "WHERE id = 1"))
             return int(done.rowcount or 0)
     except (DatabaseLocked, OperationalError) as exc:
         log.warning("full-text index: not brought up to date this time (%s); the next catch-up will", exc)

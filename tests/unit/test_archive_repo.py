@@ -425,3 +425,37 @@ def test_downgrading_below_the_catch_up_rebuilds_the_index_with_every_item(db):
     CrawlRepository(db).upsert_items([record("s", "https://x.example/later", "catchup after upgrade")])
     assert len(ArchiveRepository(db).search("catchup").rows) == 2
     fts_consistent(db)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_catch_ups_at_the_same_time_index_each_item_once(db):
+    import threading
+
+    from newswatch.storage import fulltext
+
+    others = [Database(db.url) for _ in range(3)]
+    stop = threading.Event()
+
+    def keep_catching_up(d):
+        while not stop.is_set():
+            fulltext.catch_up(d)
+
+    threads = [threading.Thread(target=keep_catching_up, args=(d,)) for d in others]
+    for t in threads:
+        t.start()
+    try:
+        repo = CrawlRepository(db)
+        for batch in range(20):
+            repo.upsert_items([record("s", f"https://x.example/{batch}-{i}", f"catchup race {batch} {i}")
+                               for i in range(5)])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        for d in others:
+            d.close()
+    fulltext.catch_up(db)
+    with db.engine.connect() as conn:
+        indexed = conn.execute(text("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'race'")).scalar()
+    assert indexed == 100
+    fts_consistent(db)
