@@ -34,7 +34,7 @@ _FIELD_GAP = 100_000             # keeps `near` from spanning two fields
 # what stands between two names of an enumeration: "Russia, Belarus, Iran and the DPRK"
 _SEPARATOR = re.compile(r"^\s*(,|,?\s*(and|or|и|или|і|ці|та|also|а также)(\s+the)?)\s*$", re.I)
 
-_ROLES = ("pairs", "venue", "veto", "none", "crowd", "lists")   # the buckets after `all` and `any`
+_ROLES = ("pairs", "venue", "veto", "none", "crowd", "lists", "title_veto")   # the buckets after `all` and `any`
 Unit = tuple[str, int]           # (field, sentence index); ("title", 0) is the title
 TITLE: Unit = ("title", 0)
 
@@ -148,6 +148,7 @@ class _Groups:
     none: list[Hit]
     crowd: list[Hit]
     lists: list[Hit]
+    title_veto: list[Hit]
     masked: list[tuple[Hit, Hit]]     # (hit, the ignore hit that covers it)
 
 
@@ -235,7 +236,7 @@ class Matcher:
     @staticmethod
     def _topic_slots(ct: CompiledTopic) -> tuple[dict[int, tuple[int, ...]], frozenset[int], int, int]:
         """Where a topic files each of its terms' hits: bucket numbers — the `all` entries,
-        then the `any` entries, then pairs, venue, veto, none, crowd, lists (_ROLES) — and
+        then the `any` entries, then pairs, venue, veto, none, crowd, lists, title_veto (_ROLES) — and
         which terms are `ignore` phrases."""
         n_all, n_any = len(ct.of_role("all")), len(ct.of_role("any"))
         base = {"all": 0, "any": n_all}
@@ -389,8 +390,9 @@ class Matcher:
                 for b in where:
                     buckets[b].append(h)
         rest = n_all + n_any
-        pairs, venue, veto, none, crowd, lists = buckets[rest:]
-        return _Groups(buckets[:n_all], buckets[n_all:rest], pairs, venue, veto, none, crowd, lists, masked)
+        pairs, venue, veto, none, crowd, lists, title_veto = buckets[rest:]
+        return _Groups(buckets[:n_all], buckets[n_all:rest], pairs, venue, veto, none, crowd, lists, title_veto,
+                       masked)
 
     def _label(self, ct: CompiledTopic, role: str, pos: int) -> str:
         return [g for g in ct.groups if g.role == role][pos].label
@@ -483,11 +485,12 @@ class Matcher:
         # a relation term in the title counts for any sentence, unless the title is a
         # round-up of several clauses ("Belarus passes budget; China's exports grow")
         title_rel = TITLE in rel_units and item.title_clauses() == 1
-        # a title that is a result (a veto term and no relation term: "Iran U17 beat Belarus
-        # U16 in opener") is the story: a body sentence on the same match, or a Belarusian–
-        # Chinese doubles pair, does not make it a relation. A title that proposes, hosts or
-        # signs something with a festival or a prize in it is not a result.
-        title_vetoed = any(u[0] == "title" for u in vetoed) and not any(u[0] == "title" for u in rel_units)
+        # a title that is a result (a `title_veto` word, which only sport uses, and no
+        # relation term: "Azarenka and Chinese partner reach the tournament final") is the
+        # story: a body sentence on the same match, or a Belarusian–Chinese doubles pair,
+        # does not make it a relation. A title that signs or agrees something is not one.
+        title_result = next((h for h in g.title_veto if h.field == "title"), None)
+        title_vetoed = title_result is not None and not any(u[0] == "title" for u in rel_units)
         candidates = [u for u in set(has) | pair_units if len(has.get(u, ())) == n_all or u in pair_units]
         if topic.within == "title":
             candidates = [u for u in candidates if u[0] == "title"]
@@ -500,6 +503,7 @@ class Matcher:
         listed = self._enumerated(g, item, set(candidates))
         ok = []
         why_not = ""
+        body_dropped = False
         for u in sorted(candidates, key=_order):
             if u in listed and u not in pair_units:
                 why_not = why_not or (f"{_describe(u)} names a side among three or more "
@@ -513,8 +517,7 @@ class Matcher:
                 why_not = why_not or f"{_describe(u)} has a term under veto (a result, not a relation)"
                 continue
             if title_vetoed and u[0] != "title":
-                why_not = why_not or (f"{_describe(u)} is in the body of a story whose title is a result "
-                                      f"(a term under veto)")
+                body_dropped = True
                 continue
             if len(crowd.get(u, ())) > topic.crowd_max and u not in pair_units:
                 why_not = why_not or (f"{_describe(u)} names {len(crowd[u])} other countries: a list, not a "
@@ -522,6 +525,10 @@ class Matcher:
                 continue
             ok.append(u)
         if not ok:
+            if body_dropped:
+                assert title_result is not None
+                why_not = (f"the title is a result ('{item.fields['title'][title_result.start:title_result.end]}', "
+                           f"title_veto) and no body sentence counts" + (f"; {why_not}" if why_not else ""))
             return Decision(tid, False, why_not)
         best = next((u for u in ok if item.in_lede(u)), None)
         if item.title_clauses() >= 3 and not any(u[0] == "title" for u in ok):

@@ -17,6 +17,8 @@ inline list of terms:
 * ``venue``: phrases naming the first ``all`` side only as a place ("in Minsk"): they stand
   for it in a sentence that names no other country (else others are meeting there);
 * ``veto``: a sentence with one of these (sports results, prizes) pairs nothing;
+* ``title_veto``: a title with one of these and no relation term is a result, and decides
+  alone: nothing in the body pairs (keep it to words that only sport uses);
 * ``within``: ``sentence`` (default), ``title`` or ``item``;
 * ``near: N``: the ``all`` entries within N words of each other;
 * ``deep_body``: ``unless-elsewhere`` (default) — a pairing only deep in the body does not
@@ -70,6 +72,7 @@ class Topic(BaseModel):
     pairs: list[Entry] = Field(default_factory=list)
     venue: list[Entry] = Field(default_factory=list)
     veto: list[Entry] = Field(default_factory=list)
+    title_veto: list[Entry] = Field(default_factory=list)
     crowd: list[Entry] = Field(default_factory=list)
     lists: list[Entry] = Field(default_factory=list)
     crowd_max: int = Field(default=2, ge=0, le=100)
@@ -218,7 +221,7 @@ def compile_rules(term_lists: dict[str, list[str]], topics: list[Topic]) -> Rule
             if name not in term_lists:
                 errors.append(RuleError(("topics", ti, "weights", name), f"weight for unknown term list '{name}'"))
         ct = CompiledTopic(topic=topic)
-        for role in ("all", "any", "none", "ignore", "pairs", "venue", "veto", "crowd", "lists"):
+        for role in ("all", "any", "none", "ignore", "pairs", "venue", "veto", "title_veto", "crowd", "lists"):
             for ei, entry in enumerate(getattr(topic, role)):
                 loc = ("topics", ti, role, ei)
                 if isinstance(entry, str):

@@ -120,12 +120,14 @@ CO_MENTION = [
      "Belarus and Iran are in the Shanghai Cooperation Organization.", False),
     # a contrastive clause is a unit of its own
     ({}, "", "Belarus signed an agreement with Russia, while Iran stayed away.", False),
-    # a title that is a result (a veto term, no relation term) is the story: its body does not pair
-    ({"veto": [["beat", "festival"]]}, "Iran beat Belarus in cup opener", "Belarus met Iran in the opening match.",
-     False),
-    ({}, "Iran beat Belarus in cup opener", "Belarus met Iran in the opening match.", True),
-    # …but a title that signs or proposes something with a festival in it is not a result
-    ({"veto": [["beat", "festival"]]}, "Belarus signs festival plan", "Belarus and Iran met to discuss it.", True),
+    # a title that is a result (a title_veto word, no relation term) is the story: its body does not pair
+    ({"title_veto": [["tournament"]]}, "Belarusian and Iranian players reach tournament final",
+     "Belarus met Iran in the final.", False),
+    ({}, "Belarusian and Iranian players reach tournament final", "Belarus met Iran in the final.", True),
+    # …but a title that signs something is not a result
+    ({"title_veto": [["tournament"]]}, "Belarus signs tournament deal", "Belarus and Iran met to discuss it.", True),
+    # and a `veto` word in the title vetoes the title's own sentence only (a goal, a prize)
+    ({"veto": [["goal", "prize"]]}, "Belarus and Iran set trade goal", "Belarus and Iran signed an agreement.", True),
     # deep in the body, under a title about the other side alone: elsewhere, unless deep_body: counts
     ({}, "Iran opens a regional forum", "It opened. Guests came. It rained. Belarus and Iran signed an agreement.",
      False),
