@@ -110,7 +110,10 @@ def crawl_and_match(rt: Runtime, sources: Iterable[Source], progress: Optional[P
 def health(rt: Runtime, now: Optional[datetime] = None, days: int = 0, counts: bool = True) -> list[SourceHealth]:
     """Each source's health; ``counts=False`` (the cycle's own checks) skips counting its items."""
     s = rt.cfg.settings
-    return load_health(rt.crawl_repo, s.sources, now or now_utc(), s.health.quiet_after, days, counts=counts)
+    # enough history to count failures up to the alert threshold (it may be set above 100)
+    history = max(100, s.health.alert_after_failures + 1)
+    return load_health(rt.crawl_repo, s.sources, now or now_utc(), s.health.quiet_after, days, history=history,
+                       counts=counts)
 
 
 def check_health(rt: Runtime, now: Optional[datetime] = None) -> list[Notice]:

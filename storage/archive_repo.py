@@ -50,6 +50,7 @@ MAX_LIMIT = 1000              # rows in one page, whatever a caller asks for
 MAX_TERMS = 32                # words of a query used (the rest are ignored)
 MAX_TOKEN = 200               # a longer run of letters matches nothing (PostgreSQL ignores words over 2047)
 _CHUNK = 500
+SEARCH_WAIT = 0.25            # seconds a search waits for another writer before reading as is
 
 # letters and digits: everything else in a word only separates tokens, as both indexes do
 _TOKEN = re.compile(r"[^\W_]+")
@@ -138,7 +139,7 @@ class ArchiveRepository:
         """A page of the items that contain every word of ``q`` and pass the filters, newest
         first (by publication date, else first seen), and how many there are in all.
         ``since``/``until`` bound that date: since <= date < until."""
-        fulltext.catch_up(self.db)         # items stored since the last cycle are found too
+        self._catch_up(q)
         where = self._conditions(q, topic, source, language, since, until)
         if where is None:
             return ArchivePage([], 0)
@@ -162,7 +163,7 @@ class ArchiveRepository:
                     until: Optional[datetime] = None, batch: int = 500) -> Iterator[ArchiveRow]:
         """Every item ``search`` would find, in its order, read ``batch`` at a time (each
         batch in its own short read, continuing after the last row of the one before)."""
-        fulltext.catch_up(self.db)
+        self._catch_up(q)
         where = self._conditions(q, topic, source, language, since, until)
         if where is None:
             return
@@ -185,6 +186,13 @@ class ArchiveRepository:
             if len(rows) < batch:
                 return
             after = (rows[-1].when, rows[-1].id)
+
+    def _catch_up(self, q: Optional[str]) -> None:
+        """A word search first indexes what was stored since the last cycle, waiting at most
+        a moment for a writer (a page must not hang behind a crawl); a listing without
+        words does not use the index."""
+        if parse_query(q):
+            fulltext.catch_up(self.db, wait=SEARCH_WAIT)
 
     def _conditions(self, q: Optional[str], topic: Optional[str], source: Optional[str], language: Optional[str],
                     since: Optional[datetime], until: Optional[datetime]) -> Optional[list[ColumnElement[Any]]]:

@@ -31,7 +31,16 @@ from newswatch.storage.rows import (
     content_hash,
     utcnow,
 )
-from newswatch.storage.schema import crawl_runs, deliveries, feedback, http_cache, items, matches, tombstones
+from newswatch.storage.schema import (
+    crawl_runs,
+    deliveries,
+    feedback,
+    housekeeping,
+    http_cache,
+    items,
+    matches,
+    tombstones,
+)
 from newswatch.storage.sql import insert_ignore
 
 MIN_TEXT_FOR_HASH = 80        # a bare title is too weak to call two items one
@@ -252,23 +261,27 @@ class CrawlRepository:
                 conn.execute(update(feedback).where(feedback.c.item_id.in_(ids)).values(item_id=None))
                 removed += conn.execute(delete(items).where(items.c.id.in_(ids))).rowcount
 
-    def prune_runs(self, before: datetime) -> int:
+    def prune_runs(self, before: datetime, now: Optional[datetime] = None) -> int:
         """Delete crawl runs finished before ``before``, except each source's latest run and
         latest successful run (its health needs them, however old).
 
-        In daily batches: nothing is deleted until the oldest run is a day past ``before``.
-        Finding the runs to keep reads every run, so doing it on every cycle would cost more
-        than the old runs do."""
+        At most once a day (``housekeeping``): finding the runs to keep reads every run, so
+        doing it on every cycle would cost more than the old runs do."""
+        now = now or utcnow()
         with self.db.engine.begin() as conn:
-            oldest = conn.execute(select(func.min(crawl_runs.c.finished_at))).scalar()  # by index
-            if oldest is None or aware(oldest) >= before - timedelta(days=1):
+            last = conn.execute(select(housekeeping.c.done_at).where(housekeeping.c.task == "prune_runs")).scalar()
+            if last is not None and now - aware(last) < timedelta(days=1):
                 return 0
             latest = select(func.max(crawl_runs.c.id)).group_by(crawl_runs.c.source_id)
             latest_ok = (select(func.max(crawl_runs.c.id)).where(crawl_runs.c.status.in_(("ok", "not_modified")))
                          .group_by(crawl_runs.c.source_id))
-            return conn.execute(delete(crawl_runs).where(crawl_runs.c.finished_at < before,
-                                                         crawl_runs.c.id.not_in(latest),
-                                                         crawl_runs.c.id.not_in(latest_ok))).rowcount
+            removed = conn.execute(delete(crawl_runs).where(crawl_runs.c.finished_at < before,
+                                                            crawl_runs.c.id.not_in(latest),
+                                                            crawl_runs.c.id.not_in(latest_ok))).rowcount
+            # two processes pruning at once both record it (the second's insert does nothing)
+            conn.execute(insert_ignore(conn, housekeeping, ["task"]), [{"task": "prune_runs", "done_at": now}])
+            conn.execute(update(housekeeping).where(housekeeping.c.task == "prune_runs").values(done_at=now))
+            return removed
 
     def prune_tombstones(self, before: datetime) -> int:
         with self.db.engine.begin() as conn:

@@ -112,7 +112,14 @@ crawl_runs = Table(
     Column("report", JSON),                                  # what each selector / method found
     Column("used_fallback", Boolean, nullable=False, default=False),
     Index("ix_crawl_runs_source", "source_id", "finished_at"),
-    Index("ix_crawl_runs_finished", "finished_at"),        # the oldest run, for pruning
+    Index("ix_crawl_runs_finished", "finished_at"),        # old runs, for pruning
+)
+
+# When each periodic chore last ran (e.g. pruning old crawl runs, once a day).
+housekeeping = Table(
+    "housekeeping", metadata,
+    Column("task", String(32), primary_key=True),
+    Column("done_at", TZ, nullable=False),
 )
 
 source_alerts = Table(

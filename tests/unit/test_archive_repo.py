@@ -459,3 +459,41 @@ def test_catch_ups_at_the_same_time_index_each_item_once(db):
         indexed = conn.execute(text("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'race'")).scalar()
     assert indexed == 100
     fts_consistent(db)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_long_catch_up_goes_in_rounds(db, monkeypatch):
+    from newswatch.storage import fulltext
+
+    monkeypatch.setattr(fulltext, "CHUNK", 3)
+    CrawlRepository(db).upsert_items([record("s", f"https://x.example/r{i}", f"catchup round {i}") for i in range(10)])
+    assert fulltext.catch_up(db) == 10
+    assert len(_indexed(db)) == 10
+    fts_consistent(db)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_search_does_not_hang_behind_another_writer(db):
+    import sqlite3
+    import time
+
+    from newswatch.storage import fulltext
+
+    repo = CrawlRepository(db)
+    repo.upsert_items([record("s", "https://x.example/old", "catchup indexed")])
+    fulltext.catch_up(db)
+    repo.upsert_items([record("s", "https://x.example/new", "catchup waiting")])
+    holder = sqlite3.connect(db.engine.url.database, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")                        # a crawl is writing
+    try:
+        started = time.monotonic()
+        found = [r.title for r in ArchiveRepository(db).search("catchup").rows]
+        assert time.monotonic() - started < 5                 # not the 30 s busy timeout
+        assert found == ["catchup indexed"]                   # the waiting item: after the next catch-up
+        listed = [r.title for r in ArchiveRepository(db).search().rows]   # no words: no index needed
+        assert sorted(listed) == ["catchup indexed", "catchup waiting"]
+    finally:
+        holder.rollback()
+        holder.close()
+    assert sorted(r.title for r in ArchiveRepository(db).search("catchup").rows) == [
+        "catchup indexed", "catchup waiting"]

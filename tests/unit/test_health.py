@@ -83,18 +83,20 @@ def test_recent_runs_are_newest_first_and_limited_per_source(repo):
 
 def test_old_runs_are_pruned_but_each_sources_latest_and_latest_success_stay(repo):
     _fill(repo)
-    removed = repo.prune_runs(NOW + timedelta(days=1))         # everything is "old"
+    removed = repo.prune_runs(NOW + timedelta(days=1), now=NOW)     # everything is "old"
     left = repo.recent_runs([sid for sid, _ in HISTORIES], 1000)
     assert removed == sum(len(r) for _, r in HISTORIES) - sum(len(v) for v in left.values())
     assert [r.status for r in left["failing-long"]] == ["failed", "ok"]      # latest, and the last success
     assert [r.status for r in left["fine"]] == ["ok"]
     assert [r.status for r in left["always-failed"]] == ["failed"]
     assert left["never"] == []
-    assert repo.prune_runs(NOW - timedelta(days=1)) == 0       # nothing older than that
 
 
-def test_runs_are_pruned_in_daily_batches(repo):
-    _fill(repo)                                                # the oldest run: 8 hours before NOW
-    # runs older than NOW - 7h exist, but the oldest is not yet a day past the limit: kept
-    assert repo.prune_runs(NOW - timedelta(hours=7)) == 0
-    assert repo.prune_runs(NOW - timedelta(hours=7) + timedelta(days=1)) > 0
+def test_runs_are_pruned_once_a_day(repo):
+    _fill(repo)
+    assert repo.prune_runs(NOW - timedelta(hours=6), now=NOW) > 0      # a failure 7 hours old
+    # within the day nothing more is pruned, though runs are now older than asked
+    assert repo.prune_runs(NOW + timedelta(days=1), now=NOW + timedelta(hours=23)) == 0
+    assert repo.prune_runs(NOW + timedelta(days=1), now=NOW + timedelta(hours=25)) > 0
+    # the runs always kept (a source's latest and latest success) do not make it run each time
+    assert repo.prune_runs(NOW + timedelta(days=2), now=NOW + timedelta(hours=30)) == 0

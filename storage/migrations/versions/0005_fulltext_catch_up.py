@@ -11,10 +11,15 @@ as it then is.
 
 PostgreSQL keeps its GIN index (revision 0003), which the database maintains itself.
 
+Both databases: ``housekeeping``, when each periodic chore last ran (pruning old crawl runs
+once a day; a gate on the oldest run did not hold, since runs that are always kept — a
+removed source's last — stay old).
+
 Revision ID: 0005
 Revises: 0004
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
@@ -65,6 +70,9 @@ SQLITE_DOWN = [
 
 
 def upgrade() -> None:
+    op.create_table("housekeeping",
+                    sa.Column("task", sa.String(32), primary_key=True),
+                    sa.Column("done_at", sa.DateTime(timezone=True), nullable=False))
     if op.get_bind().dialect.name == "sqlite":
         for statement in SQLITE_UP:
             op.execute(statement)
@@ -74,3 +82,4 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for statement in SQLITE_DOWN:
             op.execute(statement)
+    op.drop_table("housekeeping")
