@@ -51,10 +51,12 @@ def tombstone_key(kind: str, value: str) -> str:
     return hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()
 
 
-def _keys_of(rec: ItemRecord) -> list[str]:
+def _keys_of(rec: ItemRecord, chash: str) -> list[str]:
+    """The tombstone keys of a record whose content hash is ``chash`` (computed once per
+    record by the caller: hashing the text is a fifth of storing it)."""
     keys = [tombstone_key("u", rec.url_key)]
     if len(rec.summary) + len(rec.body) >= MIN_TEXT_FOR_HASH:
-        keys.append(tombstone_key("h", rec.content_hash))
+        keys.append(tombstone_key("h", chash))
     return keys
 
 
@@ -80,7 +82,7 @@ class CrawlRepository:
         hashes = [r.content_hash for r in records]
         with self.db.engine.begin() as conn:
             known = self._prefetch(conn, records, hashes)
-            dead = self._tombstoned(conn, records)
+            dead = self._tombstoned(conn, records, hashes)
             out: list[Optional[UpsertOutcome]] = [None] * len(records)
             fresh: list[int] = []
             later: list[int] = []
@@ -95,7 +97,7 @@ class CrawlRepository:
                         out[i] = self._apply(conn, rec, hit, now)
                         touched.add(hit.id)
                     continue
-                if any((rec.source_id, k) in dead for k in _keys_of(rec)):
+                if any((rec.source_id, k) in dead for k in _keys_of(rec, hashes[i])):
                     out[i] = UpsertOutcome(UpsertState.PRUNED, None)
                     continue
                 idents = {(rec.source_id, "u", rec.url_key), (rec.source_id, "h", hashes[i])}
@@ -185,10 +187,11 @@ class CrawlRepository:
                         found.setdefault((source_id, "h", row.content_hash), row)
         return found
 
-    def _tombstoned(self, conn: Connection, records: Sequence[ItemRecord]) -> set[tuple[str, str]]:
+    def _tombstoned(self, conn: Connection, records: Sequence[ItemRecord],
+                    hashes: Sequence[str]) -> set[tuple[str, str]]:
         by_source: dict[str, set[str]] = {}
-        for rec in records:
-            by_source.setdefault(rec.source_id, set()).update(_keys_of(rec))
+        for rec, chash in zip(records, hashes):
+            by_source.setdefault(rec.source_id, set()).update(_keys_of(rec, chash))
         dead: set[tuple[str, str]] = set()
         for source_id, keys in by_source.items():
             keys_l = list(keys)
@@ -203,7 +206,7 @@ class CrawlRepository:
         known = self._prefetch(conn, [rec], [chash])
         row = self._lookup(known, rec, chash)
         if row is None:
-            if self._tombstoned(conn, [rec]):
+            if self._tombstoned(conn, [rec], [chash]):
                 return UpsertOutcome(UpsertState.PRUNED, None)
             try:
                 with conn.begin_nested():
