@@ -7,7 +7,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from aiosmtpd.controller import Controller
 
 from newswatch.scheduler.sample_site import SiteServer
 from tests.conftest import newswatch_cmd, write_settings
-from tests.helpers import Mailbox, free_port, rss
+from tests.helpers import Mailbox, free_port, rss, wait_for
 
 SETTINGS = """
 storage: {{url: "{db}", busy_timeout: {busy}}}
@@ -173,7 +172,8 @@ def test_an_overlapping_once_waits_then_exits_3_with_a_clear_message(tmp_path, f
         smtp.box.delay = 4
         cfg = settings(tmp_path, feeds, smtp.port)
         first = spawn(cfg, "once")
-        time.sleep(1.0)
+        # items stored: the first holds the cycle lock (its digest then takes 4 s to send)
+        wait_for(lambda: _stored(tmp_path / "nw.db") > 0, timeout=60, what="the first once storing items")
         second = subprocess.run(newswatch_cmd() + ["--config", str(cfg), "once", "--wait", "1"], capture_output=True,
                                 text=True, cwd=tmp_path, timeout=60)
         first.communicate(timeout=120)
@@ -214,6 +214,14 @@ def test_claims_alone_prevent_duplicates_when_the_lock_is_bypassed(tmp_path, fee
         no_duplicates_no_losses(smtp.box)
 
 
+def _stored(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return conn.execute("SELECT count(*) FROM items").fetchone()[0]
+    except sqlite3.OperationalError:                      # not created yet
+        return 0
+
+
 # ---- accepted, but not recorded ----------------------------------------------------------
 class LockingSmtp(Mailbox):
     """Accepts the first message, then holds the SQLite write lock for a while, as a stuck
@@ -222,8 +230,11 @@ class LockingSmtp(Mailbox):
     def __init__(self, db_path: Path, hold: float):
         super().__init__()
         self.db_path = db_path
-        self.hold = hold
+        self.hold = hold                       # the longest it holds the lock
         self.locked = threading.Event()
+        self.held = threading.Event()          # the lock is taken
+        self.release = threading.Event()       # the test lets it go
+        self.released = threading.Event()
 
     async def handle_DATA(self, server, session, envelope):
         answer = await super().handle_DATA(server, session, envelope)
@@ -233,12 +244,14 @@ class LockingSmtp(Mailbox):
             def hold():
                 conn = sqlite3.connect(self.db_path, timeout=30)
                 conn.execute("BEGIN EXCLUSIVE")
-                time.sleep(self.hold)
+                self.held.set()
+                self.release.wait(self.hold)
                 conn.rollback()
                 conn.close()
+                self.released.set()
 
             threading.Thread(target=hold, daemon=True).start()
-            time.sleep(0.3)
+            assert self.held.wait(30), "the stuck writer never took the lock"
         return answer
 
 
@@ -254,7 +267,8 @@ def test_a_delivery_the_database_will_not_record_is_journalled_not_resent(run_cl
         assert "recorded in the journal" in out, out + err
         assert list((tmp_path / "var").glob("delivery-journal-*.jsonl"))
         assert "Traceback" not in err
-        time.sleep(max(0.0, 17 - 0))                       # the stuck writer lets go
+        box.release.set()                                  # the stuck writer lets go
+        assert box.released.wait(30)
         code, out, err = run_cli("once", config=cfg)
         assert code == 0, out + err
         no_duplicates_no_losses(box)

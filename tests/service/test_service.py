@@ -127,8 +127,8 @@ def test_live_settings_changes_are_applied_or_refused(service, smtp_server, site
                            (good.split("subscribers:")[0], "required section 'subscribers:'")):
             svc.cfg.write_text(bad)
             wait_for(lambda: words in svc.text(), what=f"refusal: {words}")
-        svc.cfg.write_text(good)
-        time.sleep(3)
+        svc.cfg.write_text(good)                               # the first settings again: newsrc goes
+        wait_for(lambda: "removed crawl:newsrc" in svc.text(), what="the good file applied again")
         assert svc.proc.poll() is None
     svc.stop()
 
