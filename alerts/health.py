@@ -125,9 +125,10 @@ def load_health(repo: CrawlRepository, sources: Iterable[Source], now: datetime,
     ids = [s.id for s in sources]
     # a source's state needs its runs back to its last success: mostly the latest one, so
     # two runs each, then the longer history only for sources whose two both failed
-    runs = repo.recent_runs(ids, min(2, history))
-    failing = [sid for sid, rs in runs.items() if len(rs) == min(2, history) and not any(r.succeeded for r in rs)]
-    if failing and history > 2:
+    first = min(2, history)
+    runs = repo.recent_runs(ids, first)
+    failing = [sid for sid, rs in runs.items() if len(rs) == first and not any(r.succeeded for r in rs)]
+    if failing and history > first:
         runs.update(repo.recent_runs(failing, history))
     stats = repo.source_stats(ids, now - timedelta(days=days) if days else None, counts=counts)
     return [assess(s, runs.get(s.id, []), stats.get(s.id), now, quiet_after, days) for s in sources]
