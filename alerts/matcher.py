@@ -194,6 +194,9 @@ class Matcher:
         venue_only -= {t for ct in rulebook.topics for g in ct.groups if g.role != "venue" for t in g.terms}
         self._uses = [frozenset(used - (venue_only - {t for g in ct.of_role("venue") for t in g.terms}))
                       for ct in rulebook.topics]
+        # the sides some topic watches (Belarus, Iran, China, the SCO): a title naming one
+        # of them is about a watched relation, not "another country"
+        self._watched = frozenset(t for ct in rulebook.topics for g in ct.of_role("all") for t in g.terms)
         # The gate first: a scan for the terms of each topic's sides only; an item that
         # cannot satisfy any topic's every side stops there (most news items do), the
         # others are scanned for every term the topics use.
@@ -537,8 +540,15 @@ class Matcher:
         if best is None:
             # only deep in the body: the title must not be about the other side alone
             title_groups = set().union(*(v for u, v in has.items() if u[0] == "title"))
+            # a title naming another country and no side is about that country; one naming
+            # Belarus and a country no topic watches is about that pair ("Pakistan and
+            # Belarus sign 15 agreements"): a Belarus–partner sentence deep in its body is a
+            # passing mention
             title_crowd = any(u[0] == "title" for u in crowd)
-            if title_crowd and not title_groups and not any(u[0] == "title" for u in pair_units):
+            named = {h.term in self._watched for h in g.crowd + g.lists if h.field == "title"}
+            title_other = named == {False}
+            if ((title_crowd and not title_groups) or (title_other and title_groups == {0})) \
+                    and not any(u[0] == "title" for u in pair_units):
                 return Decision(tid, False, f"only deep in the body ({_describe(ok[0])}) while the title is about "
                                             f"another country: the story's subject is elsewhere")
             if (topic.deep_body == "unless-elsewhere" and title_groups and 0 not in title_groups

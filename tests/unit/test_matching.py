@@ -133,6 +133,13 @@ CO_MENTION = [
      False),
     ({"deep_body": "counts"}, "Iran opens a regional forum",
      "It opened. Guests came. It rained. Belarus and Iran signed an agreement.", True),
+    # …and under a title on Belarus and a country no topic watches: that pair is the subject
+    ({"deep_body": "counts", "crowd": [["Pakistan"]]}, "Pakistan and Belarus sign 15 agreements",
+     "They signed. Guests came. It rained. Belarus and Iran also cooperate in the agreement.", False),
+    ({"deep_body": "counts", "crowd": [["Pakistan"]]}, "Belarus signs 15 agreements",
+     "They signed. Guests came. It rained. Belarus and Iran also cooperate in the agreement.", True),
+    ({"crowd": [["Pakistan"]]}, "Pakistan and Belarus sign 15 agreements",
+     "Belarus and Iran also signed an agreement. Guests came.", True),           # the lede decides alone
 ]
 
 
