@@ -573,7 +573,7 @@ class Matcher:
         names = sorted([h for h in [h for hs in g.all for h in hs] + g.crowd + g.lists + g.venue
                         if (h.field, h.clause) in units],
                        key=lambda h: (FIELD_ORDER.index(h.field), h.start))
-        anchors = {id(h) for hs in g.all for h in hs}
+        anchors = {id(h) for h in g.all[0]} if g.all else set()
         listed: set[Unit] = set()
         run: list[Hit] = []
         for h in names:

@@ -211,6 +211,8 @@ RELATION_VOCABULARY = [
     ("Кітай перадаў Беларусі грант.", "belarus-china"),
     ("Беларусь стала членам ШОС.", "belarus-sco"),
     ("Belarus became a full member of the SCO.", "belarus-sco"),
+    ("Спикер Палаты представителей встретился с послом Китая.", "belarus-china"),
+    ("Китайская Народная Республика и Беларусь подписали соглашение.", "belarus-china"),
 ]
 
 
@@ -226,6 +228,9 @@ SHIPPED_NEGATIVES = [
     ("Minsk Group meets", "The OSCE Minsk Group discussed Karabakh; Iran sent an observer."),
     ("Sanctions list grows", "The EU sanctioned firms from Russia, Belarus, Iran and North Korea."),
     ("Russia and China sign gas deal", "Moscow and Beijing agreed on prices. Separately, Lukashenko visited a farm."),
+    # the US House of Representatives is not Belarus's lower house; the Republic of China is Taiwan
+    ("Учения у Тайваня", "Пекин начал учения в ответ на визит спикера Палаты представителей США."),
+    ("Гісторыя адносін", "Тады гаворка ішла пра адносіны Беларусі з Кітайскай Рэспублікай (Тайванем)."),
 ]
 
 
