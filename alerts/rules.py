@@ -39,7 +39,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -138,38 +138,61 @@ def cached_rules(term_lists: dict[str, list[str]], topics: list[Topic]) -> Ruleb
     that compiles them: a process that only needs to check or match (every cycle of
     ``once``, ``run`` after a reload) loads it in milliseconds instead of compiling every term
     form again. Rules with mistakes are never kept (they raise, as ``compile_rules`` does)."""
-    import pickle
-
-    path = _rulebook_path(rules_version(term_lists, topics))
-    if path is not None:
-        try:
-            with path.open("rb") as fh:
-                book = pickle.load(fh)
-            if isinstance(book, Rulebook):
-                return book
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
-            pass
-    book = compile_rules(term_lists, topics)
-    if path is not None:
-        try:
-            blob = pickle.dumps(book, protocol=pickle.HIGHEST_PROTOCOL)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(blob)
-            os.replace(tmp, path)
-        except (OSError, pickle.PicklingError, TypeError, AttributeError):
-            pass                      # (a term that cannot be kept, or no folder: compiled each time)
+    path = cache_path(rules_version(term_lists, topics), "rulebook")
+    book = load_cached(path, Rulebook)
+    if book is None:
+        book = compile_rules(term_lists, topics)
+        save_cached(path, book)
     return book
 
 
-def _rulebook_path(version: str) -> Optional[Path]:
-    """The cache file of these rules compiled by this code (the modules that compile terms,
-    and the Russian dictionary's version, are part of the name)."""
+CACHE_FILES = 40                 # compiled rulebooks and matchers kept in the cache folder
+
+
+def load_cached(path: Optional[Path], kind: type) -> Any:
+    """The object of type ``kind`` kept at ``path``; None if there is none (or it is
+    unreadable, or from another version of the program: it is then made again)."""
+    import pickle
+
+    if path is None:
+        return None
+    try:
+        with path.open("rb") as fh:
+            obj = pickle.load(fh)
+        return obj if isinstance(obj, kind) else None
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+
+
+def save_cached(path: Optional[Path], obj: Any) -> None:
+    """Keep ``obj`` at ``path``, whole or not at all (written beside it, then renamed)."""
+    import pickle
+
+    if path is None:
+        return
+    try:
+        blob = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
+        # every rules version (each draft tried) leaves files: keep the newest
+        kept = sorted(path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[CACHE_FILES:]:
+            old.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        pass                      # (something that cannot be kept, or no folder: made each time)
+
+
+def cache_path(version: str, kind: str, modules: Iterable[Any] = ()) -> Optional[Path]:
+    """The cache file of these rules (``version``) made by this code: the modules that
+    compile terms, ``modules`` (those that build ``kind`` from the rulebook) and the Russian
+    dictionary's version are part of the name, so a changed program never reads an old file."""
     from newswatch.alerts import morphology, terms
 
     try:
         code = hashlib.sha256()
-        for module in (morphology, terms):
+        for module in (morphology, terms, *modules):
             code.update(Path(str(module.__file__)).read_bytes())
         code.update(Path(__file__).read_bytes())
         from importlib.metadata import version as dist_version
@@ -179,7 +202,8 @@ def _rulebook_path(version: str) -> Optional[Path]:
         return None
     root = os.environ.get("NEWSWATCH_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "newswatch")
-    return Path(root) / "rulebooks" / f"{version}-{code.hexdigest()[:16]}.pickle"
+    suffix = "" if kind == "rulebook" else f"-{kind}"
+    return Path(root) / "rulebooks" / f"{version}-{code.hexdigest()[:16]}{suffix}.pickle"
 
 
 def compile_rules(term_lists: dict[str, list[str]], topics: list[Topic]) -> Rulebook:

@@ -82,11 +82,24 @@ class _Keys:
         for key in self.keys:
             chain = [groups[key[:n]] for n in range(1, len(key)) if key[:n] in groups]
             self.values.append(tuple(chain + [groups[key]]))
+        self._ac = self._build(self.keys)
+
+    @staticmethod
+    def _build(keys: list[str]) -> Any:
         # A contiguous NFA, not a DFA: with the shipped topics' ~25,000 keys the DFA took
         # 28 MB more (a quarter of a cycle's peak memory) for 7 % more matching speed
         # (bench/matching.py: 37.4 vs 34.9 MB/s)
-        self._ac = ahocorasick_rs.AhoCorasick(self.keys, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
-                                              implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+        return ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest,
+                                          implementation=ahocorasick_rs.Implementation.ContiguousNFA)
+
+    # kept in the matcher's cache file without the automaton (a Rust object that cannot be
+    # pickled), which is rebuilt from the keys when read back
+    def __getstate__(self) -> dict[str, Any]:
+        return {"keys": self.keys, "values": self.values}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.keys, self.values = state["keys"], state["values"]
+        self._ac = self._build(self.keys)
 
     def find(self, text: str) -> list[tuple[int, int, int]]:
         """(key number, start, end) of the keys found, in character offsets."""
@@ -118,6 +131,14 @@ class Scanner:
                 for form in word.forms:
                     lower.setdefault(form, []).append((idx, k, False))
         self.lower = self._automaton(lower)
+
+    # kept without the term table, which is the rulebook's (``attach`` gives it back), and
+    # without the per-masks table (made again on first use)
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("terms", "_bits_cache")}
+
+    def attach(self, terms: Sequence[Term]) -> None:
+        self.terms = list(terms)
 
     def _automaton(self, keys: dict[str, list[tuple[int, int, bool]]]) -> Optional[_Keys]:
         if not keys:

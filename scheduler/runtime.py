@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Optional
 
-from newswatch.alerts.matcher import Matcher
+from newswatch.alerts.matcher import Matcher, cached_matcher
 from newswatch.alerts.transports import Transport, make_transport
 from newswatch.scheduler.config import Config
 from newswatch.spiders.runner import LogSettings
@@ -66,7 +66,7 @@ class Runtime:
     def matcher(self) -> Matcher:
         version = self.cfg.rulebook.version
         if self._matcher is None or self._matcher.version != version:
-            self._matcher = _Matcher(version, Matcher(self.cfg.rulebook))
+            self._matcher = _Matcher(version, cached_matcher(self.cfg.rulebook))
         return self._matcher.matcher
 
     def transport(self) -> Transport:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from newswatch.alerts.item_matching import item_fields, match_stored_items
-from newswatch.alerts.matcher import Matcher, TopicMatch
+from newswatch.alerts.matcher import Matcher, TopicMatch, cached_matcher
 from newswatch.scheduler.commands.common import EXIT_OK, Formatter, UsageError, config, err, plural, runtime, since
 from newswatch.scheduler.config import Config, load_draft
 from newswatch.storage.alerts_repo import AlertsRepository
@@ -97,7 +97,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     for t in args.topic or ():
         if t not in cfg.topics:
             raise UsageError(f"unknown topic '{t}'; known: {', '.join(cfg.topics)}")
-    matcher = Matcher(cfg.rulebook)
+    matcher = cached_matcher(cfg.rulebook)
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     for label, text in _inputs(args):
         for line in (text.splitlines() if args.lines else [text]):
@@ -142,7 +142,7 @@ def cmd_test_rule(args: argparse.Namespace) -> int:
     with runtime(args, cfg) as rt:
         repo = rt.alerts_repo
         current = _topic_hits(repo, rt.matcher, args.topic, since_at) if args.topic in cfg.topics else {}
-        other = _topic_hits(repo, Matcher(draft.rulebook), args.topic, since_at) if draft else None
+        other = _topic_hits(repo, cached_matcher(draft.rulebook), args.topic, since_at) if draft else None
         total = rt.crawl_repo.count_items()
     scope = f" in the last {args.since}" if args.since else ""
 
@@ -209,7 +209,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
              and (not args.kind or c.kind == args.kind)]
     if not cases:
         raise UsageError("no case left after the filters")
-    report = evaluate(Matcher(cfg.rulebook), cases, [args.topic] if args.topic else None)
+    report = evaluate(cached_matcher(cfg.rulebook), cases, [args.topic] if args.topic else None)
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
     else:
