@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from newswatch.alerts.matcher import Matcher
+from newswatch.alerts.matcher import Matcher, cached_matcher
 from newswatch.alerts.morphology import belarusian_forms, english_forms, forms_of
 from newswatch.alerts.rules import Topic, compile_rules
 from newswatch.alerts.sentences import Sentences
@@ -255,3 +255,30 @@ def test_evidence_shows_the_relation_term_and_overlapping_terms_once(shipped):
     assert len(spans) == len(set(spans))
     assert any(h.text == "переговоры" for h in m.evidence.hits)
     assert "переговоры" in m.evidence.terms
+
+
+def test_a_cached_matcher_decides_as_a_new_one(tmp_path, monkeypatch):
+    """The Matcher read back from the cache folder (automata rebuilt from their keys, the
+    rulebook attached again) gives the same matches and evidence as one built anew."""
+    monkeypatch.setenv("NEWSWATCH_CACHE_DIR", str(tmp_path))
+    rulebook = load_config(ROOT / "settings.yaml", environ={}).rulebook
+    first = cached_matcher(rulebook)
+    assert list((tmp_path / "rulebooks").glob("*-matcher.pickle"))
+    again = cached_matcher(rulebook)
+    assert again is not first and again.rulebook is rulebook
+    fresh = Matcher(rulebook)
+    texts = [{"title": t, "body": b} for t, b in SHIPPED_NEGATIVES] + [{"title": t} for t, _ in RELATION_VOCABULARY]
+    for fields in texts:
+        want = [(m.topic_id, m.score, m.evidence.to_json()) for m in fresh.match(fields)]
+        assert [(m.topic_id, m.score, m.evidence.to_json()) for m in again.match(fields)] == want
+        assert [d.reason for d in again.explain(fields)] == [d.reason for d in fresh.explain(fields)]
+    assert any(fresh.match(f) for f in texts)          # the comparison covered matches, not only misses
+
+
+def test_a_damaged_matcher_cache_file_is_built_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWSWATCH_CACHE_DIR", str(tmp_path))
+    rulebook = load_config(ROOT / "settings.yaml", environ={}).rulebook
+    cached_matcher(rulebook)
+    (path,) = (tmp_path / "rulebooks").glob("*-matcher.pickle")
+    path.write_bytes(b"not a pickle")
+    assert cached_matcher(rulebook).match({"title": "Lukashenko met Xi Jinping in Beijing"})
