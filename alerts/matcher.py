@@ -546,7 +546,10 @@ class Matcher:
                 why_not = why_not or f"no '{self._label(ct, 'any', 0)}' term (relation) in {place}"
                 continue
             if u in vetoed and u not in pair_units:
-                why_not = why_not or f"{_describe(u)} has a term under veto (a result, not a relation)"
+                h = next(h for h in g.veto if (h.field, h.clause) == u)
+                label = self._role_of[self._index[tid]].get(h.term, ("veto", "veto"))[0]
+                why_not = why_not or (f"{_describe(u)} has a term under veto: '{self._text(item, h)}' "
+                                      f"({label}), not a relation")
                 continue
             if title_vetoed and u[0] != "title":
                 body_dropped = True
