@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 # Parameters that only say where a click came from; dropping them never changes the page.
@@ -21,6 +22,7 @@ def _is_tracking(name: str) -> bool:
     return low in TRACKING_PARAMS or low.startswith(TRACKING_PREFIXES)
 
 
+@lru_cache(maxsize=4096)       # each entry's link is canonicalised when seen and when stored
 def canonical_url(url: str) -> str:
     """Lower-case scheme and host, drop default port, fragment and tracking parameters.
 
