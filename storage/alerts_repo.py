@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from newswatch.storage.engine import Database
@@ -33,6 +33,11 @@ from newswatch.storage.schema import deliveries, digests, feedback, items, match
 from newswatch.storage.sql import insert_ignore
 
 _CHUNK = 500
+# built once, with an expanding IN list (built per batch with the ids inline, SQLAlchemy
+# checked every id)
+_DELETE_MATCHES = delete(matches).where(matches.c.item_id.in_(bindparam("ids", expanding=True)))
+_MARK_MATCHED = update(items).where(items.c.id.in_(bindparam("ids", expanding=True))) \
+    .values(matched_version=bindparam("version"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +146,8 @@ class AlertsRepository:
         with self.db.engine.begin() as conn:
             for start in range(0, len(ids), _CHUNK):
                 part = ids[start:start + _CHUNK]
-                conn.execute(delete(matches).where(matches.c.item_id.in_(part)))
-                conn.execute(update(items).where(items.c.id.in_(part)).values(matched_version=rules_version))
+                conn.execute(_DELETE_MATCHES, {"ids": part})
+                conn.execute(_MARK_MATCHED, {"ids": part, "version": rules_version})
             if rows:
                 conn.execute(insert(matches), rows)
 

@@ -63,6 +63,16 @@ def _keys_of(rec: ItemRecord, chash: str) -> list[str]:
 _ID_COLS = (items.c.id, items.c.source_id, items.c.guid, items.c.url_key, items.c.content_hash,
             items.c.title, items.c.summary, items.c.body, items.c.published)
 
+# The lookups of a batch, built once with an expanding IN list: built per call with the
+# values inline, SQLAlchemy checked every value (a fifth of storing a new item)
+_BY_COLUMN = {col.name: select(*_ID_COLS).where(items.c.source_id == bindparam("sid"),
+                                                col.in_(bindparam("values", expanding=True)))
+              for col in (items.c.guid, items.c.url_key, items.c.content_hash)}
+_IDS = select(items.c.id, items.c.url_key).where(items.c.source_id == bindparam("sid"),
+                                                 items.c.url_key.in_(bindparam("values", expanding=True)))
+_TOMBSTONES = select(tombstones.c.key).where(tombstones.c.source_id == bindparam("sid"),
+                                             tombstones.c.key.in_(bindparam("values", expanding=True)))
+
 
 class CrawlRepository:
     def __init__(self, db: Database):
@@ -135,9 +145,8 @@ class CrawlRepository:
             by_source.setdefault(sid, []).append(key)
         for sid, url_keys in by_source.items():
             for start in range(0, len(url_keys), _CHUNK):
-                q = select(items.c.id, items.c.url_key).where(items.c.source_id == sid,
-                                                              items.c.url_key.in_(url_keys[start:start + _CHUNK]))
-                out.update(((sid, k), i) for i, k in conn.execute(q))
+                rows = conn.execute(_IDS, {"sid": sid, "values": url_keys[start:start + _CHUNK]})
+                out.update(((sid, k), i) for i, k in rows)
         return out
 
     @staticmethod
@@ -175,12 +184,11 @@ class CrawlRepository:
         for source_id, (g, u, h) in by_source.items():
             # one query per identity column, each on its (source_id, column) index: an OR of
             # the three would make SQLite scan the whole source
-            for column, values in ((items.c.guid, g), (items.c.url_key, u), (items.c.content_hash, h)):
+            for column, values in (("guid", g), ("url_key", u), ("content_hash", h)):
                 values_l = list(values)
                 for start in range(0, len(values_l), _CHUNK):
                     part = values_l[start:start + _CHUNK]
-                    for row in conn.execute(select(*_ID_COLS).where(items.c.source_id == source_id,
-                                                                    column.in_(part))):
+                    for row in conn.execute(_BY_COLUMN[column], {"sid": source_id, "values": part}):
                         if row.guid:
                             found.setdefault((source_id, "g", row.guid), row)
                         found.setdefault((source_id, "u", row.url_key), row)
@@ -196,9 +204,8 @@ class CrawlRepository:
         for source_id, keys in by_source.items():
             keys_l = list(keys)
             for start in range(0, len(keys_l), _CHUNK):
-                q = select(tombstones.c.key).where(tombstones.c.source_id == source_id,
-                                                   tombstones.c.key.in_(keys_l[start:start + _CHUNK]))
-                dead.update((source_id, k) for k in conn.execute(q).scalars())
+                found = conn.execute(_TOMBSTONES, {"sid": source_id, "values": keys_l[start:start + _CHUNK]})
+                dead.update((source_id, k) for k in found.scalars())
         return dead
 
     def _upsert_one(self, conn: Connection, rec: ItemRecord, now: datetime) -> UpsertOutcome:
