@@ -529,7 +529,11 @@ class Matcher:
         if not candidates:
             spots = {self._label(ct, "all", i): sorted({_describe(u) for u, s in has.items() if i in s})
                      for i in range(n_all)}
-            spread = "; ".join(f"'{k}' in {', '.join(v)}" for k, v in spots.items())
+            # a side named only by a venue phrase ("to China") in a sentence that names other
+            # countries has no place: the phrase stood for it only where no one else is named
+            spread = "; ".join(f"'{k}' in {', '.join(v)}" if v else
+                               f"'{k}' only in a venue phrase of a sentence naming other countries"
+                               for k, v in spots.items())
             scope = "the title" if topic.within == "title" else "one sentence or the title"
             return Decision(tid, False, f"not in {scope}: {spread}")
         listed = self._enumerated(g, item, set(candidates))
