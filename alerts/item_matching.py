@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from newswatch.alerts.matcher import Matcher
 from newswatch.storage.alerts_repo import AlertsRepository, NewMatch
 from newswatch.storage.rows import StoredItem
+
+if TYPE_CHECKING:         # the matcher is loaded only when there is something to match
+    from newswatch.alerts.matcher import Matcher
 
 log = logging.getLogger("newswatch.match")
 BATCH = 500       # items matched per transaction

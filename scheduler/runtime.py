@@ -12,9 +12,8 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from newswatch.alerts.matcher import Matcher, cached_matcher
 from newswatch.alerts.transports import Transport, make_transport
 from newswatch.scheduler.config import Config
 from newswatch.spiders.runner import LogSettings
@@ -22,6 +21,9 @@ from newswatch.storage.alerts_repo import AlertsRepository
 from newswatch.storage.crawl_repo import CrawlRepository
 from newswatch.storage.engine import Database
 from newswatch.storage.journal import DeliveryJournal
+
+if TYPE_CHECKING:         # loaded on first use: a cycle with nothing new matches nothing
+    from newswatch.alerts.matcher import Matcher
 
 
 class BusyError(Exception):
@@ -66,6 +68,8 @@ class Runtime:
     def matcher(self) -> Matcher:
         version = self.cfg.rulebook.version
         if self._matcher is None or self._matcher.version != version:
+            from newswatch.alerts.matcher import cached_matcher
+
             self._matcher = _Matcher(version, cached_matcher(self.cfg.rulebook))
         return self._matcher.matcher
 

@@ -10,14 +10,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from newswatch.alerts.item_matching import item_fields, match_stored_items
-from newswatch.alerts.matcher import Matcher, TopicMatch, cached_matcher
 from newswatch.scheduler.commands.common import EXIT_OK, Formatter, UsageError, config, err, plural, runtime, since
 from newswatch.scheduler.config import Config, load_draft
 from newswatch.storage.alerts_repo import AlertsRepository
 from newswatch.storage.rows import StoredItem
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:         # the matcher is loaded by the commands that match, not by every command
     from newswatch.alerts.evaluation import Case
+    from newswatch.alerts.matcher import Matcher, TopicMatch
+
+
+def cached_matcher(rulebook: Any) -> Matcher:
+    from newswatch.alerts.matcher import cached_matcher as load
+
+    return load(rulebook)
 
 
 def _inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
