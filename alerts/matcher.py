@@ -31,6 +31,7 @@ from newswatch.alerts.text import fold
 LEDE = 2                         # sentences of the summary (and of the body) that form the lede
 MAX_HITS = 30                    # hits kept in the evidence of one match (the deciding ones first)
 SNIPPET_CHARS = 300
+QUOTE_SPEAKER_WORDS = 4          # "Belarusian Foreign Minister Ryzhenkov: …" at most
 _FIELD_GAP = 100_000             # keeps `near` from spanning two fields
 # what stands between two names of an enumeration: "Russia, Belarus, Iran and the DPRK"
 _SEPARATOR = re.compile(r"^\s*(,|,?\s*(and|or|и|или|і|ці|та|also|а также)(\s+the)?)\s*$", re.I)
@@ -517,6 +518,10 @@ class Matcher:
         # a relation term in the title counts for any sentence, unless the title is a
         # round-up of several clauses ("Belarus passes budget; China's exports grow")
         title_rel = TITLE in rel_units and item.title_clauses() == 1
+        # "Лукашенко: нападение на Иран неприемлемо" — a title that quotes one side is a
+        # statement of that side, a relation however it is worded
+        if TITLE in has and TITLE not in rel_units and self._quoted_speaker(g, item):
+            rel_units.add(TITLE)
         # a title that is a result (a `title_veto` word, which only sport uses, and no
         # relation term: "Azarenka and Chinese partner reach the tournament final") is the
         # story: a body sentence on the same match, or a Belarusian–Chinese doubles pair,
@@ -601,6 +606,16 @@ class Matcher:
         where = "title" if best[0] == "title" else "sentence"
         why = "in the title" if best[0] == "title" else f"in {_describe(best)}"
         return self._scored(tid, ct, g, deciding + rel, best, where, item, why)
+
+    @staticmethod
+    def _quoted_speaker(g: _Groups, item: _Item) -> bool:
+        """Is the title "<speaker>: <what they said>", the speaker (a few words before the
+        first colon) named by a term of one of the sides?"""
+        title = item.fields.get("title", "")
+        colon = title.find(": ")
+        if colon <= 0 or len(title[:colon].split()) > QUOTE_SPEAKER_WORDS:
+            return False
+        return any(h.field == "title" and h.end <= colon for hs in g.all for h in hs)
 
     def _enumerated(self, g: _Groups, item: _Item, units: set[Unit]) -> set[Unit]:
         """Those of ``units`` where a side is one name in an enumeration of three or more

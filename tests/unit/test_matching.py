@@ -115,6 +115,10 @@ CO_MENTION = [
     ({"within": "title"}, "Weather today", "Lukashenko met the Iranian envoy.", False),
     ({"within": "title"}, "Lukashenko meets Iranian envoy", "", True),
     ({"within": "item"}, "Belarus talks", "Iran sent oil.", True),
+    # a title quoting one side is that side's statement: a relation however it is worded
+    ({}, "Lukashenko: the attack on Iran is unacceptable", "", True),
+    ({}, "Weather today: Belarus warm, Iran hot", "", False),
+    ({}, "Belarusian Foreign Minister Ryzhenkov Aleinik Makei: Iran hot", "", False),   # not a speaker: too long
     # the longest match wins: "cooperation" inside a name is not a relation
     ({"ignore": [["Shanghai Cooperation Organization"]]}, "",
      "Belarus and Iran are in the Shanghai Cooperation Organization.", False),
