@@ -33,8 +33,14 @@ MAX_HITS = 30                    # hits kept in the evidence of one match (the d
 SNIPPET_CHARS = 300
 QUOTE_SPEAKER_WORDS = 4          # "Belarusian Foreign Minister Ryzhenkov: …" at most
 _FIELD_GAP = 100_000             # keeps `near` from spanning two fields
-# what stands between two names of an enumeration: "Russia, Belarus, Iran and the DPRK"
-_SEPARATOR = re.compile(r"^\s*(,|,?\s*(and|or|и|или|і|ці|та|also|а также)(\s+the)?)\s*$", re.I)
+# what stands between two names of an enumeration ("Russia, Belarus, Iran and the DPRK"):
+# a comma or "and", and at most a title of three words ("Lukashenko, President of
+# Kyrgyzstan Japarov, Prime Minister Sharif and …"), not a relative clause ("BRICS and the
+# SCO, which Belarus joined")
+_SEPARATOR = re.compile(r"^\s*(?:,|,?\s*(?:and|or|и|или|і|ці|та|also|а также))"
+                        r"(?!.*\b(?:which|who|whose|that|where|котор\w*|где|які|якая|якое|якія|якой|якім|якую|дзе)\b)"
+                        r"(?:\s+[^\s,;:.!?()«»\"]+){0,3}\s*$", re.I)
+_SAME_ENTRY = re.compile(r"^\s+$")           # "Kyrgyzstan Japarov": one entry named twice
 
 _ROLES = ("pairs", "venue", "veto", "none", "crowd", "lists", "title_veto")   # the buckets after `all` and `any`
 Unit = tuple[str, int]           # (field, sentence index); ("title", 0) is the title
@@ -626,16 +632,19 @@ class Matcher:
                        key=lambda h: (FIELD_ORDER.index(h.field), h.start))
         anchors = {id(h) for h in g.all[0]} if g.all else set()
         listed: set[Unit] = set()
-        run: list[Hit] = []
+        run: list[list[Hit]] = []                          # the entries, each its names
         for h in names:
-            if run and (run[-1].start, run[-1].end) == (h.start, h.end):
+            last = run[-1][-1] if run else None
+            if last is not None and (last.start, last.end) == (h.start, h.end):
                 continue                                   # one word, two roles
-            if run and run[-1].field == h.field and _SEPARATOR.match(item.gap(run[-1], h)):
-                run.append(h)
+            if last is not None and last.field == h.field and _SAME_ENTRY.match(item.gap(last, h)):
+                run[-1].append(h)
+            elif last is not None and last.field == h.field and _SEPARATOR.match(item.gap(last, h)):
+                run.append([h])
             else:
-                run = [h]
-            if len(run) >= 3 and any(id(x) in anchors for x in run):
-                listed |= {(x.field, x.clause) for x in run}
+                run = [[h]]
+            if len(run) >= 3 and any(id(x) in anchors for e in run for x in e):
+                listed |= {(x.field, x.clause) for e in run for x in e}
         return listed
 
     # ---- evidence ----------------------------------------------------------------------

@@ -182,6 +182,13 @@ ROLES = [
     ({"lists": [["Mongolia", "Afghanistan"]]}, "Afghanistan, Belarus, Iran and Mongolia are observers at the talks.",
      False),
     ({"none": [["horoscope"]]}, "Belarus-Iran talks horoscope", False),
+    # a list of participants with their titles is a list too
+    ({"lists": [["Kyrgyzstan", "Japarov", "Pakistan", "Sharif"]]},
+     "Attending the talks were President Lukashenko, President of Kyrgyzstan Japarov, Prime Minister of Pakistan "
+     "Sharif and Iran's vice-president.", False),
+    # …but a relative clause does not make one
+    ({"lists": [["BRICS", "Mongolia"]]}, "BRICS and Mongolia, which Belarus joined, met as Iran signed the agreement.",
+     True),
 ]
 
 
