@@ -16,6 +16,7 @@ schedule): there the story's subject is elsewhere.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -167,17 +168,29 @@ def cached_matcher(rulebook: Rulebook) -> Matcher:
     from newswatch.alerts import evidence, scanner, sentences, text
     from newswatch.alerts.rules import cache_path, load_cached, save_cached
 
-    path = cache_path(rulebook.version, "matcher", (sys.modules[__name__], scanner, sentences, text, evidence))
+    # the matcher names terms by their place in the rulebook's table: the version (a hash
+    # of the settings, which sorts the term lists) is not enough, the table's order is
+    # part of the name and is checked again when read back
+    order = _term_order(rulebook)
+    path = cache_path(f"{rulebook.version}-{order[:12]}", "matcher",
+                      (sys.modules[__name__], scanner, sentences, text, evidence))
     matcher = load_cached(path, Matcher)
-    if matcher is not None:
+    if matcher is not None and getattr(matcher, "_term_order", None) == order:
         matcher.attach(rulebook)
         return matcher
     matcher = Matcher(rulebook)
+    matcher._term_order = order
     save_cached(path, matcher)
     return matcher
 
 
+def _term_order(rulebook: Rulebook) -> str:
+    return hashlib.sha256("\x1f".join(t.text for t in rulebook.terms).encode("utf-8", "replace")).hexdigest()
+
+
 class Matcher:
+    _term_order: Optional[str] = None      # set by ``cached_matcher``: the table it was built on
+
     # kept (``cached_matcher``) without the rulebook and its term table, which the caller
     # has already: ``attach`` gives them back
     def __getstate__(self) -> dict[str, object]:

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,16 +152,22 @@ CACHE_FILES = 40                 # compiled rulebooks and matchers kept in the c
 
 def load_cached(path: Optional[Path], kind: type) -> Any:
     """The object of type ``kind`` kept at ``path``; None if there is none (or it is
-    unreadable, or from another version of the program: it is then made again)."""
+    unreadable, damaged, or from another version of the program: it is then made again).
+
+    Only a regular file of this user's, that no one else may write, is read: unpickling
+    runs code, so a cache folder others can write to must not be trusted."""
     import pickle
 
     if path is None:
         return None
     try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return None
         with path.open("rb") as fh:
             obj = pickle.load(fh)
         return obj if isinstance(obj, kind) else None
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - a damaged pickle can raise anything (OverflowError, MemoryError…)
         return None
 
 
@@ -170,29 +177,34 @@ def save_cached(path: Optional[Path], obj: Any) -> None:
 
     if path is None:
         return
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         blob = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp.write_bytes(blob)
+        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
         # every rules version (each draft tried) leaves files: keep the newest
         kept = sorted(path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[CACHE_FILES:]:
             old.unlink(missing_ok=True)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
-        pass                      # (something that cannot be kept, or no folder: made each time)
+        try:
+            tmp.unlink(missing_ok=True)   # a disk full or a size limit must not leave halves behind
+        except OSError:
+            pass
+        # (something that cannot be kept, or no folder: made each time)
 
 
 def cache_path(version: str, kind: str, modules: Iterable[Any] = ()) -> Optional[Path]:
     """The cache file of these rules (``version``) made by this code: the modules that
     compile terms, ``modules`` (those that build ``kind`` from the rulebook) and the Russian
     dictionary's version are part of the name, so a changed program never reads an old file."""
-    from newswatch.alerts import morphology, terms
+    from newswatch.alerts import morphology, terms, text
 
     try:
         code = hashlib.sha256()
-        for module in (morphology, terms, *modules):
+        for module in (morphology, terms, text, *modules):
             code.update(Path(str(module.__file__)).read_bytes())
         code.update(Path(__file__).read_bytes())
         from importlib.metadata import version as dist_version

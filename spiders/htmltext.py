@@ -6,8 +6,11 @@ import html
 import re
 from typing import Optional
 
-# A tag: "<" and a name (or "/", "?"), then anything up to ">" outside quoted attribute values
-_TAG = re.compile(r"<[A-Za-z/?](?:\"[^\"]*\"|'[^']*'|[^'\">])*>")
+# A tag: "<" and a name (or "/", "?"), then anything up to ">" outside quoted attribute
+# values, never across another "<": so a text of many "<" and no ">" costs one pass, not
+# one pass per "<", and an apostrophe inside a value ("alt='Lukashenko's visit'") does not
+# pair with one far away; what is left looking like a tag goes to the parser
+_TAG = re.compile(r"<[A-Za-z/?](?:\"[^\"<>]*\"|'[^'<>]*'|[^'\"<>])*>")
 _TAG_START = re.compile(r"<[A-Za-z/?!]")
 # What only a real HTML parser reads right: script and style bodies, comments, CDATA
 _NEEDS_PARSER = re.compile(r"<(?:script|style|noscript|!)", re.I)

@@ -27,6 +27,7 @@ from newswatch.storage.rows import (
     SourceAlertRow,
     StoredItem,
     aware,
+    fit_key,
     utcnow,
 )
 from newswatch.storage.schema import deliveries, digests, feedback, items, matches, source_alerts
@@ -129,7 +130,7 @@ class AlertsRepository:
 
     def item_by_url_key(self, url_key: str) -> Optional[StoredItem]:
         """The newest stored item with this address (any source)."""
-        q = select(items).where(items.c.url_key == url_key[:512]).order_by(items.c.id.desc()).limit(1)
+        q = select(items).where(items.c.url_key == fit_key(url_key)).order_by(items.c.id.desc()).limit(1)
         with self.db.engine.connect() as conn:
             r = conn.execute(q).first()
         return item_from_row(r) if r is not None else None

@@ -88,6 +88,7 @@ class CrawlRepository:
         """
         if not records:
             return []
+        records = [r.storable() for r in records]
         now = utcnow()
         hashes = [r.content_hash for r in records]
         with self.db.engine.begin() as conn:
@@ -152,7 +153,7 @@ class CrawlRepository:
     @staticmethod
     def _new_row(rec: ItemRecord, chash: str, now: datetime) -> dict[str, Any]:
         seen = rec.first_seen or now
-        return dict(source_id=rec.source_id, url=rec.url, url_key=rec.url_key[:512], guid=rec.guid,
+        return dict(source_id=rec.source_id, url=rec.url, url_key=rec.url_key, guid=rec.guid,
                     title=rec.title, summary=rec.summary, body=rec.body, language=rec.language,
                     published=rec.published or seen, published_guessed=rec.published is None,
                     first_seen=seen, content_hash=chash)
@@ -164,10 +165,10 @@ class CrawlRepository:
             row = known.get((sid, "g", rec.guid))
             # a GUID names this article only if the URL, title or text agree: some feeds
             # give every entry the same GUID, and trusting it would merge them into one
-            if row is not None and (row.url_key == rec.url_key[:512] or row.title == rec.title
+            if row is not None and (row.url_key == rec.url_key or row.title == rec.title
                                     or row.content_hash == chash):
                 return row
-        row = known.get((sid, "u", rec.url_key[:512]))
+        row = known.get((sid, "u", rec.url_key))
         if row is None and len(rec.summary) + len(rec.body) >= MIN_TEXT_FOR_HASH:
             row = known.get((sid, "h", chash))
         return row
@@ -178,7 +179,7 @@ class CrawlRepository:
             g, u, h = by_source.setdefault(rec.source_id, (set(), set(), set()))
             if rec.guid:
                 g.add(rec.guid)
-            u.add(rec.url_key[:512])
+            u.add(rec.url_key)
             h.add(chash)
         found: dict = {}
         for source_id, (g, u, h) in by_source.items():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Optional, overload
 
@@ -22,6 +23,31 @@ def aware(dt: Optional[datetime]) -> Optional[datetime]:
     if dt is not None and dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
     return dt
+
+
+KEY_CHARS = 512          # the width of the url_key and guid columns
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def fit_key(key: str) -> str:
+    """A URL key or GUID as its column holds it: longer ones keep their first 471 characters
+    and a hash of the whole, so two long addresses that share a beginning stay two items
+    and every comparison uses the same form."""
+    if len(key) <= KEY_CHARS:
+        return key
+    return key[:KEY_CHARS - 41] + "#" + hashlib.sha1(key.encode("utf-8", "replace")).hexdigest()
+
+
+def storable_text(text: str) -> str:
+    """Text a database column can hold: no NUL (PostgreSQL refuses it) and no lone
+    surrogate (no driver can encode it; it becomes U+FFFD)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def clean_text(text: Optional[str]) -> str:
@@ -55,6 +81,18 @@ class ItemRecord:
     @property
     def content_hash(self) -> str:
         return content_hash(self.title, self.summary, self.body)
+
+    def storable(self) -> ItemRecord:
+        """This record as the store keeps it (``storable_text``, ``fit_key``): a feed's NUL
+        or cut emoji must not fail its whole batch, nor a 600-character GUID."""
+        texts = (self.url, self.title, self.summary, self.body)
+        clean = tuple(storable_text(t) for t in texts)
+        guid = fit_key(storable_text(self.guid)) if self.guid else self.guid
+        url_key = fit_key(storable_text(self.url_key))
+        if clean == texts and guid == self.guid and url_key == self.url_key:
+            return self
+        return replace(self, url=clean[0], title=clean[1], summary=clean[2], body=clean[3], guid=guid,
+                       url_key=url_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,3 +293,28 @@ def test_a_damaged_matcher_cache_file_is_built_again(tmp_path, monkeypatch):
     (path,) = (tmp_path / "rulebooks").glob("*-matcher.pickle")
     path.write_bytes(b"not a pickle")
     assert cached_matcher(rulebook).match({"title": "Lukashenko met Xi Jinping in Beijing"})
+
+
+def test_a_cached_matcher_is_not_used_with_the_terms_in_another_order(tmp_path, monkeypatch):
+    """The rules' version sorts the term lists, but a matcher names terms by their place in
+    the table: the same lists written in another order must not read the other's matcher."""
+    monkeypatch.setenv("NEWSWATCH_CACHE_DIR", str(tmp_path))
+    topic = [Topic(id="t", all=["belarus", "iran"], any=["relations"])]
+    one = compile_rules({"belarus": BELARUS, "iran": IRAN, "relations": RELATION}, topic)
+    other = compile_rules({"relations": RELATION, "iran": IRAN, "belarus": BELARUS}, topic)
+    assert one.version == other.version and [t.text for t in one.terms] != [t.text for t in other.terms]
+    text = {"title": "Lukashenko met the Iranian envoy"}
+    assert cached_matcher(one).match(text)
+    assert cached_matcher(other).match(text)
+    assert cached_matcher(one).match(text)
+
+
+def test_a_cache_file_others_may_write_is_not_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWSWATCH_CACHE_DIR", str(tmp_path))
+    rulebook = load_config(ROOT / "settings.yaml", environ={}).rulebook
+    first = cached_matcher(rulebook)
+    (path,) = (tmp_path / "rulebooks").glob("*-matcher.pickle")
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o666)
+    again = cached_matcher(rulebook)                   # built again, and kept privately again
+    assert again is not first and path.stat().st_mode & 0o777 == 0o600

@@ -85,6 +85,37 @@ def test_pruned_items_leave_tombstones(db):
     assert repo.upsert_items([record("s", "https://x.org/old", "Old", summary=LONG)])[0].state is UpsertState.NEW
 
 
+def test_text_no_column_can_hold_is_cleaned_not_lost(db):
+    """A NUL or a cut emoji in a feed's text, a GUID longer than its column: each item is
+    stored (PostgreSQL refused the NUL and the long GUID, every driver the lone surrogate,
+    and the whole batch failed with them)."""
+    repo = CrawlRepository(db)
+    out = repo.upsert_items([record("s", "https://x.org/nul", "Belarus\x00 and Iran", summary="a\x00b"),
+                             record("s", "https://x.org/emoji", "Cut emoji \ud83d here"),
+                             record("s", "https://x.org/guid", "Long GUID", guid="g" * 600),
+                             record("s", "https://x.org/ok", "Plain")])
+    assert [o.state for o in out] == [UpsertState.NEW] * 4
+    got = AlertsRepository(db).items_by_id([o.item_id for o in out])
+    assert got[out[0].item_id].title == "Belarus and Iran" and got[out[0].item_id].summary == "ab"
+    assert got[out[1].item_id].title == "Cut emoji \ufffd here"
+    assert len(got[out[2].item_id].guid) == 512
+    again = repo.upsert_items([record("s", "https://x.org/guid", "Long GUID", guid="g" * 600)])[0]
+    assert again.state is UpsertState.SAME and again.item_id == out[2].item_id
+
+
+def test_long_addresses_that_share_a_beginning_stay_apart_and_tombstones_find_them(db):
+    repo = CrawlRepository(db)
+    urls = [f"https://x.org/{'a' * 600}?page={i}" for i in range(3)]
+    first = repo.upsert_items([record("s", u, f"Story {i}", summary=LONG + str(i)) for i, u in enumerate(urls)])
+    assert [o.state for o in first] == [UpsertState.NEW] * 3 and repo.count_items() == 3
+    again = repo.upsert_items([record("s", u, f"Story {i}", summary=LONG + str(i)) for i, u in enumerate(urls)])
+    assert [o.item_id for o in again] == [o.item_id for o in first]
+    assert AlertsRepository(db).item_by_url_key(record("s", urls[1]).url_key).id == first[1].item_id
+    assert repo.prune(datetime.now(UTC) + timedelta(seconds=1)) == 3
+    pruned = repo.upsert_items([record("s", urls[0], "Story 0", summary=LONG + "0")])[0]
+    assert pruned.state is UpsertState.PRUNED
+
+
 def _two_items(db):
     repo = CrawlRepository(db)
     ids = [o.item_id for o in repo.upsert_items([record("s", "https://x.org/1", "One"),
