@@ -631,12 +631,15 @@ class Matcher:
     @staticmethod
     def _quoted_speaker(g: _Groups, item: _Item) -> bool:
         """Is the title "<speaker>: <what they said>", the speaker (a few words before the
-        first colon) named by a term of one of the sides?"""
+        first colon) named by a term of one of the sides that ends the speaker's words
+        ("Лукашенко:", "Посол Ирана:")? A side that only describes the speaker ("Chinese
+        experts:", "Иранский режиссер Абиар:") does not make the title a side's statement."""
         title = item.fields.get("title", "")
         colon = title.find(": ")
         if colon <= 0 or len(title[:colon].split()) > QUOTE_SPEAKER_WORDS:
             return False
-        return any(h.field == "title" and h.end <= colon for hs in g.all for h in hs)
+        end = len(title[:colon].rstrip(" »\"'’”"))
+        return any(h.field == "title" and h.end == end for hs in g.all for h in hs)
 
     def _enumerated(self, g: _Groups, item: _Item, units: set[Unit]) -> set[Unit]:
         """Those of ``units`` where a side is one name in an enumeration of three or more
