@@ -32,7 +32,6 @@ from newswatch.alerts.text import fold
 LEDE = 2                         # sentences of the summary (and of the body) that form the lede
 MAX_HITS = 30                    # hits kept in the evidence of one match (the deciding ones first)
 SNIPPET_CHARS = 300
-QUOTE_SPEAKER_WORDS = 4          # "Belarusian Foreign Minister Ryzhenkov: …" at most
 _FIELD_GAP = 100_000             # keeps `near` from spanning two fields
 # what stands between two names of an enumeration ("Russia, Belarus, Iran and the DPRK"):
 # a comma or "and", and at most a title of three words ("Lukashenko, President of
@@ -539,10 +538,6 @@ class Matcher:
         # a relation term in the title counts for any sentence, unless the title is a
         # round-up of several clauses ("Belarus passes budget; China's exports grow")
         title_rel = TITLE in rel_units and item.title_clauses() == 1
-        # "Лукашенко: нападение на Иран неприемлемо" — a title that quotes one side is a
-        # statement of that side, a relation however it is worded
-        if TITLE in has and TITLE not in rel_units and self._quoted_speaker(g, item):
-            rel_units.add(TITLE)
         # a title that is a result (a `title_veto` word, which only sport uses, and no
         # relation term: "Azarenka and Chinese partner reach the tournament final") is the
         # story: a body sentence on the same match, or a Belarusian–Chinese doubles pair,
@@ -628,19 +623,6 @@ class Matcher:
         why = "in the title" if best[0] == "title" else f"in {_describe(best)}"
         return self._scored(tid, ct, g, deciding + rel, best, where, item, why)
 
-    @staticmethod
-    def _quoted_speaker(g: _Groups, item: _Item) -> bool:
-        """Is the title "<speaker>: <what they said>", the speaker (a few words before the
-        first colon) named by a term of one of the sides that ends the speaker's words
-        ("Лукашенко:", "Посол Ирана:")? A side that only describes the speaker ("Chinese
-        experts:", "Иранский режиссер Абиар:") does not make the title a side's statement."""
-        title = item.fields.get("title", "")
-        colon = title.find(": ")
-        if colon <= 0 or len(title[:colon].split()) > QUOTE_SPEAKER_WORDS:
-            return False
-        end = len(title[:colon].rstrip(" »\"'’”"))
-        return any(h.field == "title" and h.end == end for hs in g.all for h in hs)
-
     def _enumerated(self, g: _Groups, item: _Item, units: set[Unit]) -> set[Unit]:
         """Those of ``units`` where a side is one name in an enumeration of three or more
         ("sanctions against Russia, Belarus, Iran and the DPRK"; "visa-free to China, the
@@ -648,7 +630,13 @@ class Matcher:
         names = sorted([h for h in [h for hs in g.all for h in hs] + g.crowd + g.lists + g.venue
                         if (h.field, h.clause) in units],
                        key=lambda h: (FIELD_ORDER.index(h.field), h.start))
-        anchors = {id(h) for h in g.all[0]} if g.all else set()
+        anchors = {id(h) for hs in g.all for h in hs}
+        side = {id(h): i for i, hs in enumerate(g.all) for h in hs}
+
+        def party(e: list[Hit]) -> object:
+            """Whom an entry names: a side of the topic, or another country (by its term)."""
+            return side[id(e[0])] if id(e[0]) in side else ("other", e[0].term)
+
         listed: set[Unit] = set()
         run: list[list[Hit]] = []                          # the entries, each its names
         for h in names:
@@ -661,7 +649,11 @@ class Matcher:
                 run.append([h])
             else:
                 run = [[h]]
-            if len(run) >= 3 and any(id(x) in anchors for e in run for x in e):
+            # three names or more of three parties or more, a side among them: "Lukashenko,
+            # Prime Minister Turchin and Foreign Minister Ryzhenkov" is one delegation, and
+            # "Larijani, Rouhani and Zarif" the other side's, not a list
+            if len(run) >= 3 and any(id(x) in anchors for e in run for x in e) \
+                    and len({party(e) for e in run}) >= 3:
                 listed |= {(x.field, x.clause) for e in run for x in e}
         return listed
 
