@@ -41,7 +41,7 @@ def test_html_to_text(fragment, text):
 
 TEXTS = ["Belarus", "Иран", " ", "\n", "&amp;", "&nbsp;", "&#1041;", "a < b", "x > y", "Minsk,", "signed.",
          "&lt;tag&gt;", "Лукашэнка ", "  "]
-VOIDS = ["<br>", "<br/>", '<img src="i.png" alt="x > y">', "<hr>"]
+VOIDS = ["<br>", "<br/>", '<img src="i.png" alt="x > y">']        # inline: an <hr> would close a <p>
 # inline tags, which may hold one another (a <p> or <div> inside a <p> is closed by the
 # parser first, and so is a link inside a link: not what a feed sends)
 OPENS = ["b", "em", "span", "strong", "i"]
@@ -60,7 +60,7 @@ _PARAGRAPH = st.one_of(_INLINE, st.builds(lambda tag, xs: f"<{tag}>{''.join(xs)}
 FRAGMENTS = st.lists(_PARAGRAPH, min_size=1, max_size=6).map("".join)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, derandomize=True)   # the same fragments on every run
 @given(FRAGMENTS)
 def test_the_quick_path_reads_well_formed_fragments_as_the_parser_does(fragment):
     assert html_to_text(fragment) == parsed_text(fragment)
