@@ -40,6 +40,7 @@ _FIELD_GAP = 100_000             # keeps `near` from spanning two fields
 _SEPARATOR = re.compile(r"^\s*(?:,|,?\s*(?:and|or|и|или|і|ці|та|also|а также))"
                         r"(?!.*\b(?:which|who|whose|that|where|котор\w*|где|які|якая|якое|якія|якой|якім|якую|дзе)\b)"
                         r"(?:\s+[^\s,;:.!?()«»\"]+){0,3}\s*$", re.I)
+_AT_PLACE = re.compile(r"(?:^|\s)(?:in|at|в|во|у|ў)\s+$", re.I)   # "… met in |Beijing"
 _SAME_ENTRY = re.compile(r"^\s+$")           # "Kyrgyzstan Japarov": one entry named twice
 
 _ROLES = ("pairs", "venue", "veto", "none", "crowd", "lists", "title_veto")   # the buckets after `all` and `any`
@@ -247,6 +248,12 @@ class Matcher:
         # the sides some topic watches (Belarus, Iran, China, the SCO): a title naming one
         # of them is about a watched relation, not "another country"
         self._watched = frozenset(t for ct in rulebook.topics for g in ct.of_role("all") for t in g.terms)
+        # and those of them that are places: the terms some venue phrase holds ("Beijing" in
+        # "in Beijing"), as opposed to countries' people and blocs ("in the SCO region")
+        sides = Scanner(rulebook.terms, only=self._watched)
+        self._places = frozenset(
+            h.term for ct in rulebook.topics for v in ct.of_role("venue") for t in v.terms
+            for h in sides.scan({"text": self.terms[t].text.lstrip("=^")}))
         # The gate first: a scan for the terms of each topic's sides only; an item that
         # cannot satisfy any topic's every side stops there (most news items do), the
         # others are scanned for every term the topics use.
@@ -602,7 +609,11 @@ class Matcher:
             # Belarus sign 15 agreements"): a Belarus–partner sentence deep in its body is a
             # passing mention
             title_crowd = any(u[0] == "title" for u in crowd)
-            named = {h.term in self._watched for h in g.crowd + g.lists if h.field == "title"}
+            title = item.fields.get("title", "")
+            # a watched name after "in" is where it happened ("Putin and Lukashenko met in
+            # Beijing"), not a side the story is about
+            named = {h.term in self._watched for h in g.crowd + g.lists if h.field == "title"
+                     and not (h.term in self._places and _AT_PLACE.search(title, 0, h.start))}
             title_other = named == {False}
             if ((title_crowd and not title_groups) or (title_other and title_groups == {0})) \
                     and not any(u[0] == "title" for u in pair_units):

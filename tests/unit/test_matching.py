@@ -333,3 +333,18 @@ def test_enumerations_of_three_parties_are_lists(text, is_list):
     rb = compile_rules(terms, [Topic(id="t", all=["belarus", "iran"], any=["relations"], lists=["others"])])
     d = Matcher(rb).explain({"text": text})[0]
     assert (not d.matched and "a list" in d.reason) is is_list, d.reason
+
+
+@pytest.mark.parametrize("title,expected", [
+    ("Putin and Lukashenko met in Beijing", False),      # Beijing is where: the title is on Belarus and Russia
+    ("Putin and Lukashenko discussed Beijing", True),    # Beijing is a side the story is about
+])
+def test_a_watched_place_in_the_title_is_where_not_whom(title, expected):
+    terms = {"belarus": BELARUS, "sco": ["SCO"], "china": ["China", "Beijing"], "relations": RELATION + ["joined"],
+             "others": ["Putin"]}
+    topics = [Topic(id="s", all=["belarus", "sco"], any=["relations"], lists=["china"], crowd=["others"],
+                    deep_body="counts"),
+              Topic(id="c", all=["belarus", "china"], any=["relations"], venue=[["in Beijing"]])]
+    body = "They talked. It rained. Guests came. Belarus joined the SCO last year."
+    found = {m.topic_id for m in Matcher(compile_rules(terms, topics)).match({"title": title, "body": body})}
+    assert ("s" in found) is expected
