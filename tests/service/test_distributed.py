@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from newswatch.scheduler.sample_site import SiteServer
+from newswatch.spiders.tasks import make_app
 from tests.conftest import newswatch_cmd, write_settings
 from tests.helpers import rss, wait_for
 
@@ -55,18 +56,20 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, pg_url, 
     try:
         sources = "\n".join(f"  - {{id: s{i:02d}, kind: feed, url: '{s.base}/rss', obey_robots: false}}"
                             for i, s in enumerate(servers))
+        queue = f"nw-test-{uuid.uuid4().hex[:8]}"
         cfg = write_settings(tmp_path / "settings.yaml", SETTINGS.format(
-            db=pg_url, broker=rabbitmq, queue=f"nw-test-{uuid.uuid4().hex[:8]}", sources=sources,
-            port=smtp_server.port))
+            db=pg_url, broker=rabbitmq, queue=queue, sources=sources, port=smtp_server.port))
         log = tmp_path / "workers.log"
         workers = [start_worker(cfg, f"w{i}@test", log) for i in range(3)]
-        time.sleep(4)                                          # the workers connect
+        control = make_app(rabbitmq, queue).control
+        wait_for(lambda: len(control.ping(timeout=0.5)) >= 3, timeout=60, what="the three workers to answer a ping")
         once = subprocess.Popen(newswatch_cmd() + ["--config", str(cfg), "once"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-        # kill the first worker as soon as it is crawling (a site of its batch was asked)
-        wait_for(lambda: any(s.requests for s in servers), timeout=60, what="a crawl to start")
-        time.sleep(0.5)
-        os.killpg(workers[0].pid, signal.SIGKILL)
+        # kill a worker while it is crawling (a batch is active on it; each site answers after a
+        # second, so its pages are still in flight)
+        busy = wait_for(lambda: [h for h, tasks in (control.inspect(timeout=0.5).active() or {}).items() if tasks],
+                        timeout=60, what="a worker to be crawling")
+        os.killpg(workers[int(busy[0].split("@")[0][1:])].pid, signal.SIGKILL)
         out, err = once.communicate(timeout=300)
         assert once.returncode == 0, out + err
         assert f"crawl: {SOURCES} of {SOURCES} sources ok" in out, out
