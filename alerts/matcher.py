@@ -235,6 +235,9 @@ class Matcher:
             self._roles.append(roles)
         self._probes: dict[tuple[int, ...], Scanner] = {}
         self._slots = [self._topic_slots(ct) for ct in rulebook.topics]
+        # the side terms that venue phrases hold ("Beijing" in "in Beijing"): places, as
+        # opposed to countries' people and blocs ("in the SCO region"); filled by _venue_sides
+        self._places: set[int] = set()
         self._venue_side = [self._venue_sides(ct) for ct in rulebook.topics]
         self._index = {ct.topic.id: i for i, ct in enumerate(rulebook.topics)}
         # Longest match wins across the rulebook ("cooperation" in "Shanghai Cooperation
@@ -248,12 +251,6 @@ class Matcher:
         # the sides some topic watches (Belarus, Iran, China, the SCO): a title naming one
         # of them is about a watched relation, not "another country"
         self._watched = frozenset(t for ct in rulebook.topics for g in ct.of_role("all") for t in g.terms)
-        # and those of them that are places: the terms some venue phrase holds ("Beijing" in
-        # "in Beijing"), as opposed to countries' people and blocs ("in the SCO region")
-        sides = Scanner(rulebook.terms, only=self._watched)
-        self._places = frozenset(
-            h.term for ct in rulebook.topics for v in ct.of_role("venue") for t in v.terms
-            for h in sides.scan({"text": self.terms[t].text.lstrip("=^")}))
         # The gate first: a scan for the terms of each topic's sides only; an item that
         # cannot satisfy any topic's every side stops there (most news items do), the
         # others are scanned for every term the topics use.
@@ -279,7 +276,8 @@ class Matcher:
 
     def _venue_sides(self, ct: CompiledTopic) -> dict[int, int]:
         """Which `all` entry each venue phrase stands for: the one whose term it holds
-        ("in Minsk" → belarus, "in Beijing" → china); the first when none."""
+        ("in Minsk" → belarus, "in Beijing" → china); the first when none. The side terms
+        found in them are kept in ``_places``."""
         alls = ct.of_role("all")
         out: dict[int, int] = {}
         for g in ct.of_role("venue"):
@@ -287,8 +285,10 @@ class Matcher:
                 text = self.terms[t].text
                 side = 0
                 for i, group in enumerate(alls):
-                    if self._probe(group).scan({"text": text}):
+                    found = self._probe(group).scan({"text": text})
+                    if found:
                         side = i
+                        self._places.update(h.term for h in found)
                         break
                 out[t] = side
         return out

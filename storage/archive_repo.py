@@ -41,6 +41,7 @@ from newswatch.storage.rows import (
     ArchiveRow,
     FeedbackRow,
     aware,
+    storable_text,
     utcnow,
 )
 from newswatch.storage.schema import feedback, items, matches
@@ -299,15 +300,7 @@ def _utc(dt: datetime) -> datetime:
 def _storable(value: Optional[str]) -> bool:
     """False for text no database column can hold (a NUL, a lone surrogate): PostgreSQL and
     the drivers refuse it, and no stored value could equal it."""
-    if value is None:
-        return True
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return value is None or storable_text(value) == value
 
 
 def _cut(summary: Optional[str]) -> str:
