@@ -37,9 +37,11 @@ _FIELD_GAP = 100_000             # keeps `near` from spanning two fields
 # a comma or "and", and at most a title of three words ("Lukashenko, President of
 # Kyrgyzstan Japarov, Prime Minister Sharif and …"), not a relative clause ("BRICS and the
 # SCO, which Belarus joined")
-_SEPARATOR = re.compile(r"^\s*(?:,|,?\s*(?:and|or|и|или|і|ці|та|also|а также))"
-                        r"(?!.*\b(?:which|who|whose|that|where|котор\w*|где|які|якая|якое|якія|якой|якім|якую|дзе)\b)"
-                        r"(?:\s+[^\s,;:.!?()«»\"]+){0,3}\s*$", re.I)
+# between two entries of a list: a comma or "and", a title of up to three words, and entries
+# no list knows ("Putin, Narendra Modi, Masoud Pezeshkian and Erdogan")
+_SEPARATOR = re.compile(r"^(?!.*\b(?:which|who|whose|that|where|котор\w*|где|які|якая|якое|якія|якой|якім|якую|дзе)\b)"
+                        r"(?:\s*(?:,|,?\s*(?:and|or|и|или|і|ці|та|also|а также))"
+                        r"(?:\s+[^\s,;:.!?()«»\"]+){0,3}){1,4}\s*$", re.I)
 _AT_PLACE = re.compile(r"(?:^|\s)(?:in|at|в|во|у|ў)\s+$", re.I)   # "… met in |Beijing"
 _SAME_ENTRY = re.compile(r"^\s+$")           # "Kyrgyzstan Japarov": one entry named twice
 
@@ -140,6 +142,14 @@ class _Item:
             return True
         split = self._split(unit[0])
         return split.index(split.clauses[unit[1]]) < LEDE
+
+    def opens_body(self, unit: Unit) -> bool:
+        """Is the unit in the first sentence of the first field after the title?"""
+        first = next((n for n in FIELD_ORDER[1:] if n in self.fields), None)
+        if unit[0] != first:
+            return False
+        split = self._split(unit[0])
+        return split.index(split.clauses[unit[1]]) == 0
 
     def title_clauses(self) -> int:
         return len(self._split("title")) if "title" in self.fields else 0
@@ -554,6 +564,13 @@ class Matcher:
         candidates = [u for u in set(has) | pair_units if len(has.get(u, ())) == n_all or u in pair_units]
         if topic.within == "title":
             candidates = [u for u in candidates if u[0] == "title"]
+        if not candidates and topic.within == "sentence":
+            bridged = self._bridge(g, item, has, crowd, vetoed, rel_units, title_rel, title_result, n_all)
+            if bridged is not None:
+                deciding = [h for hs in g.all for h in hs if (h.field, h.clause) in (TITLE, bridged)] + \
+                           [h for hs in g.any for h in hs if (h.field, h.clause) in (TITLE, bridged)]
+                return self._scored(tid, ct, g, deciding, bridged, "title+lede", item,
+                                    f"in the title and {_describe(bridged)} (the lede) together")
         if not candidates:
             spots = {self._label(ct, "all", i): sorted({_describe(u) for u, s in has.items() if i in s})
                      for i in range(n_all)}
@@ -633,6 +650,34 @@ class Matcher:
         where = "title" if best[0] == "title" else "sentence"
         why = "in the title" if best[0] == "title" else f"in {_describe(best)}"
         return self._scored(tid, ct, g, deciding + rel, best, where, item, why)
+
+    def _bridge(self, g: _Groups, item: _Item, has: dict[Unit, set[int]], crowd: dict[Unit, set[int]],
+                vetoed: set[Unit], rel_units: set[Unit], title_rel: bool, title_result: Optional[Hit],
+                n_all: int) -> Optional[Unit]:
+        """The lede sentence that completes the title, if any.
+
+        A headline often names one side and leaves the other to the first sentence
+        ("Mogilev region days open in Tianjin" — "…the Chinese port city…"; "Ostrovets
+        district and Chinese Qionghai agree to twin" — "…the Belarusian district…"). The two
+        read as one statement when the title is one clause and holds a relation term, the
+        first sentence of the lede names what the title lacks, and neither names another
+        country (a crowd), a list, a vetoed word or a result. A relation only in the lede
+        is not enough: "Minsk film festival sums up" — "…a Chinese director's film…"."""
+        title_groups = has.get(TITLE, set())
+        if not title_groups or len(title_groups) == n_all or item.title_clauses() != 1:
+            return None
+        if title_result is not None or crowd.get(TITLE) or TITLE in vetoed:
+            return None
+        first = next((u for u in sorted(has, key=_order) if u[0] != "title"), None)
+        if first is None or not item.opens_body(first):
+            return None
+        if (title_groups | has[first]) != set(range(n_all)):
+            return None
+        if crowd.get(first) or first in vetoed or first in self._enumerated(g, item, {first, TITLE}):
+            return None
+        if g.any and not title_rel:
+            return None
+        return first
 
     def _enumerated(self, g: _Groups, item: _Item, units: set[Unit]) -> set[Unit]:
         """Those of ``units`` where a side is one name in an enumeration of three or more
