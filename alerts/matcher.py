@@ -261,6 +261,11 @@ class Matcher:
         # the sides some topic watches (Belarus, Iran, China, the SCO): a title naming one
         # of them is about a watched relation, not "another country"
         self._watched = frozenset(t for ct in rulebook.topics for g in ct.of_role("all") for t in g.terms)
+        # of those, the countries: the sides some venue phrase stands for ("in Minsk", "in
+        # Tehran"), as opposed to a bloc (the SCO), whose own stories give members a paragraph
+        alls = [ct.of_role("all") for ct in rulebook.topics]
+        self._countries = frozenset(t for ti, sides in enumerate(self._venue_side) for i in set(sides.values())
+                                    for t in alls[ti][i].terms)
         # The gate first: a scan for the terms of each topic's sides only; an item that
         # cannot satisfy any topic's every side stops there (most news items do), the
         # others are scanned for every term the topics use.
@@ -629,10 +634,17 @@ class Matcher:
             title = item.fields.get("title", "")
             # a watched name after "in" is where it happened ("Putin and Lukashenko met in
             # Beijing"), not a side the story is about
-            named = {h.term in self._watched for h in g.crowd + g.lists if h.field == "title"
-                     and not (h.term in self._places and _AT_PLACE.search(title, 0, h.start))}
-            title_other = named == {False}
-            if ((title_crowd and not title_groups) or (title_other and title_groups == {0})) \
+            named = [h.term for h in g.crowd + g.lists if h.field == "title"
+                     and not (h.term in self._places and _AT_PLACE.search(title, 0, h.start))]
+            title_other = bool(named) and not self._watched.intersection(named)
+            # one naming Belarus and another watched country is about that pair ("Raisi:
+            # Tehran ready to share with Minsk…", whose last line recalls a visit to China)
+            # — unless two sentences pair them, or the partner comes up in two sentences: a
+            # paragraph of its own, not a line in passing
+            partner = {u for u, groups in has.items() if u[0] != "title" and groups - {0}}
+            title_watched = (title_groups == {0} and len(ok) < 2 and len(partner) < 2
+                             and not self._countries.isdisjoint(named))
+            if ((title_crowd and not title_groups) or (title_other and title_groups == {0}) or title_watched) \
                     and not any(u[0] == "title" for u in pair_units):
                 return Decision(tid, False, f"only deep in the body ({_describe(ok[0])}) while the title is about "
                                             f"another country: the story's subject is elsewhere")
@@ -668,16 +680,17 @@ class Matcher:
             return None
         if title_result is not None or crowd.get(TITLE) or TITLE in vetoed:
             return None
-        first = next((u for u in sorted(has, key=_order) if u[0] != "title"), None)
-        if first is None or not item.opens_body(first):
-            return None
-        if (title_groups | has[first]) != set(range(n_all)):
-            return None
-        if crowd.get(first) or first in vetoed or first in self._enumerated(g, item, {first, TITLE}):
-            return None
         if g.any and not title_rel:
             return None
-        return first
+        first = next((u for u in sorted(has, key=_order) if u[0] != "title"), None)
+        if first is not None and item.opens_body(first) and (title_groups | has[first]) == set(range(n_all)) \
+                and self._pairs_with_title(g, item, first, crowd, vetoed):
+            return first
+        return None
+
+    def _pairs_with_title(self, g: _Groups, item: _Item, unit: Unit, crowd: dict[Unit, set[int]],
+                          vetoed: set[Unit]) -> bool:
+        return not (crowd.get(unit) or unit in vetoed or unit in self._enumerated(g, item, {unit, TITLE}))
 
     def _enumerated(self, g: _Groups, item: _Item, units: set[Unit]) -> set[Unit]:
         """Those of ``units`` where a side is one name in an enumeration of three or more
@@ -688,6 +701,10 @@ class Matcher:
                        key=lambda h: (FIELD_ORDER.index(h.field), h.start))
         anchors = {id(h) for hs in g.all for h in hs}
         side = {id(h): i for i, hs in enumerate(g.all) for h in hs}
+        # a partner that is a bloc (the SCO) among other blocs, Belarus outside the list, is
+        # Belarus speaking of or acting in each ("Belarus sees the CSTO, CIS, SCO and BRICS
+        # as security mechanisms"); Belarus among members is a list
+        blocs = any(self._countries.isdisjoint(h.term for h in hs) for hs in g.all[1:] if hs)
 
         def party(e: list[Hit]) -> object:
             """Whom an entry names: a side of the topic, or another country (by its term)."""
@@ -709,7 +726,7 @@ class Matcher:
             # Prime Minister Turchin and Foreign Minister Ryzhenkov" is one delegation, and
             # "Larijani, Rouhani and Zarif" the other side's, not a list
             if len(run) >= 3 and any(id(x) in anchors for e in run for x in e) \
-                    and len({party(e) for e in run}) >= 3:
+                    and len({party(e) for e in run}) >= 3 and not (blocs and 0 not in {party(e) for e in run}):
                 listed |= {(x.field, x.clause) for e in run for x in e}
         return listed
 

@@ -47,7 +47,9 @@ def boundaries(text: str) -> list[int]:
 # A comma followed by a conjunction that opens a new clause: round-ups and compound
 # sentences join unrelated news that way ("MTZ raised output, а Пекін cut duties").
 # Only contrastive joints: after ", and" / ", и" the subject is often the same one.
-_CLAUSE = re.compile(r",\s+(?:while|whereas|but|meanwhile|а|но|тогда как|в то время как|але|тады як)\s", re.I)
+# ", а также" / ", а таксама" is "and also", the tail of a list, not a contrast
+_CLAUSE = re.compile(r",\s+(?:while|whereas|but|meanwhile|а(?!\s+(?:также|таксама)\b)|но|тогда как|в то время как|але|"
+                     r"тады як)\s", re.I)
 
 
 class Sentences:
