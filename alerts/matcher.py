@@ -683,14 +683,11 @@ class Matcher:
         if g.any and not title_rel:
             return None
         first = next((u for u in sorted(has, key=_order) if u[0] != "title"), None)
-        if first is not None and item.opens_body(first) and (title_groups | has[first]) == set(range(n_all)) \
-                and self._pairs_with_title(g, item, first, crowd, vetoed):
-            return first
-        return None
-
-    def _pairs_with_title(self, g: _Groups, item: _Item, unit: Unit, crowd: dict[Unit, set[int]],
-                          vetoed: set[Unit]) -> bool:
-        return not (crowd.get(unit) or unit in vetoed or unit in self._enumerated(g, item, {unit, TITLE}))
+        if first is None or not item.opens_body(first) or (title_groups | has[first]) != set(range(n_all)):
+            return None
+        if crowd.get(first) or first in vetoed or first in self._enumerated(g, item, {first, TITLE}):
+            return None
+        return first
 
     def _enumerated(self, g: _Groups, item: _Item, units: set[Unit]) -> set[Unit]:
         """Those of ``units`` where a side is one name in an enumeration of three or more
