@@ -236,6 +236,9 @@ RELATION_VOCABULARY = [
     ("Belarus became a full member of the SCO.", "belarus-sco"),
     ("Спикер Палаты представителей встретился с послом Китая.", "belarus-china"),
     ("Китайская Народная Республика и Беларусь подписали соглашение.", "belarus-china"),
+    ("Hainan and Grodno region sign a twin-region agreement.", "belarus-china"),
+    ("Самалёт беларускага лідара прызямліўся ў Пекіне.", "belarus-china"),
+    ("Самолет Лукашенко приземлился в Пекине.", "belarus-china"),
 ]
 
 
@@ -250,6 +253,7 @@ SHIPPED_NEGATIVES = [
     ("Chess Olympiad results", "Belarus beat Iran 3-1 in round five while China drew."),
     ("Minsk Group meets", "The OSCE Minsk Group discussed Karabakh; Iran sent an observer."),
     ("Sanctions list grows", "The EU sanctioned firms from Russia, Belarus, Iran and North Korea."),
+    ("Beijing backs Minsk deal on Ukraine", "China urged all sides to implement the Minsk deal."),
     ("Russia and China sign gas deal", "Moscow and Beijing agreed on prices. Separately, Lukashenko visited a farm."),
     # the US House of Representatives is not Belarus's lower house; the Republic of China is Taiwan
     ("Учения у Тайваня", "Пекин начал учения в ответ на визит спикера Палаты представителей США."),
