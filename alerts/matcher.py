@@ -570,7 +570,8 @@ class Matcher:
         if topic.within == "title":
             candidates = [u for u in candidates if u[0] == "title"]
         if not candidates and topic.within == "sentence":
-            bridged = self._bridge(g, item, has, crowd, vetoed, rel_units, title_rel, title_result, n_all)
+            bridged = self._bridge(g, item, has, crowd, vetoed, rel_units, title_rel, title_result, n_all,
+                                   topic.deep_body == "counts")
             if bridged is not None:
                 deciding = [h for hs in g.all for h in hs if (h.field, h.clause) in (TITLE, bridged)] + \
                            [h for hs in g.any for h in hs if (h.field, h.clause) in (TITLE, bridged)]
@@ -586,7 +587,7 @@ class Matcher:
                                for k, v in spots.items())
             scope = "the title" if topic.within == "title" else "one sentence or the title"
             return Decision(tid, False, f"not in {scope}: {spread}")
-        listed = self._enumerated(g, item, set(candidates))
+        listed = self._enumerated(g, item, set(candidates), topic.deep_body == "counts")
         ok = []
         why_not = ""
         body_dropped = False
@@ -665,7 +666,7 @@ class Matcher:
 
     def _bridge(self, g: _Groups, item: _Item, has: dict[Unit, set[int]], crowd: dict[Unit, set[int]],
                 vetoed: set[Unit], rel_units: set[Unit], title_rel: bool, title_result: Optional[Hit],
-                n_all: int) -> Optional[Unit]:
+                n_all: int, bloc: bool) -> Optional[Unit]:
         """The lede sentence that completes the title, if any.
 
         A headline often names one side and leaves the other to the first sentence
@@ -685,11 +686,11 @@ class Matcher:
         first = next((u for u in sorted(has, key=_order) if u[0] != "title"), None)
         if first is None or not item.opens_body(first) or (title_groups | has[first]) != set(range(n_all)):
             return None
-        if crowd.get(first) or first in vetoed or first in self._enumerated(g, item, {first, TITLE}):
+        if crowd.get(first) or first in vetoed or first in self._enumerated(g, item, {first, TITLE}, bloc):
             return None
         return first
 
-    def _enumerated(self, g: _Groups, item: _Item, units: set[Unit]) -> set[Unit]:
+    def _enumerated(self, g: _Groups, item: _Item, units: set[Unit], bloc: bool = False) -> set[Unit]:
         """Those of ``units`` where a side is one name in an enumeration of three or more
         ("sanctions against Russia, Belarus, Iran and the DPRK"; "visa-free to China, the
         UAE, Serbia and Georgia")."""
@@ -698,10 +699,10 @@ class Matcher:
                        key=lambda h: (FIELD_ORDER.index(h.field), h.start))
         anchors = {id(h) for hs in g.all for h in hs}
         side = {id(h): i for i, hs in enumerate(g.all) for h in hs}
-        # a partner that is a bloc (the SCO) among other blocs, Belarus outside the list, is
-        # Belarus speaking of or acting in each ("Belarus sees the CSTO, CIS, SCO and BRICS
-        # as security mechanisms"); Belarus among members is a list
-        blocs = any(self._countries.isdisjoint(h.term for h in hs) for hs in g.all[1:] if hs)
+        # ``bloc``: the partner is a bloc (a topic with `deep_body: counts`, the SCO): among
+        # other blocs, Belarus outside the list, it is Belarus speaking of or acting in each
+        # ("Belarus sees the CSTO, CIS, SCO and BRICS as security mechanisms"); Belarus
+        # among the members is a list
 
         def party(e: list[Hit]) -> object:
             """Whom an entry names: a side of the topic, or another country (by its term)."""
@@ -723,7 +724,7 @@ class Matcher:
             # Prime Minister Turchin and Foreign Minister Ryzhenkov" is one delegation, and
             # "Larijani, Rouhani and Zarif" the other side's, not a list
             if len(run) >= 3 and any(id(x) in anchors for e in run for x in e) \
-                    and len({party(e) for e in run}) >= 3 and not (blocs and 0 not in {party(e) for e in run}):
+                    and len({party(e) for e in run}) >= 3 and not (bloc and 0 not in {party(e) for e in run}):
                 listed |= {(x.field, x.clause) for e in run for x in e}
         return listed
 
