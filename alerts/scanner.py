@@ -177,8 +177,9 @@ class Scanner:
     def presence(self, text: str, folded: Folded, masks: Mapping[int, int], enough: Sequence[int]) -> int:
         """The OR of ``masks`` (term → bits) over the terms found in ``text`` — the same
         terms ``scan`` finds, but without building hits for single words, and a phrase is
-        verified only when it could add a bit not set yet; stops early once all the bits of
-        one of ``enough`` are set."""
+        verified only when it could add a bit not set yet, an expression only when it could
+        complete one of ``enough``; stops early once all the bits of one of ``enough`` are
+        set."""
         low = folded.text
         n = len(low)
         bits = last = 0
@@ -211,6 +212,12 @@ class Scanner:
                     for need in enough:
                         if bits & need == need:
                             return bits
+        # expressions cost a pass over the text each: run them only where what they could
+        # add completes one of ``enough`` (an SCO expression in a text naming no Belarus
+        # would change nothing)
+        pending = _or(masks[idx] for idx in self.regex_terms) & ~bits
+        if not pending or not any((bits | pending) & need == need for need in enough):
+            return bits
         for idx in self.regex_terms:
             pattern_re = self.terms[idx].regex
             assert pattern_re is not None

@@ -390,3 +390,14 @@ def test_a_title_on_belarus_and_another_watched_country_keeps_a_passing_partner_
     title = "Raisi: Tehran will share its experience with Minsk"
     found = {m.topic_id for m in Matcher(compile_rules(terms, topics)).match({"title": title, "body": body})}
     assert ("c" in found) is expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Belarusian and Iranian ministers met.", True),      # both sides by expressions alone
+    ("Belarus and Iran met.", True),                      # one by an expression, one by a word
+    ("Iranian ministers met.", False),                    # an expression cannot complete it
+])
+def test_expressions_are_read_wherever_they_could_complete_a_topic(text, expected):
+    terms = {"belarus": ["re:belaru(s|sian)"], "iran": ["re:iran(ian)?", "Tehran"], "relations": ["met"]}
+    rb = compile_rules(terms, [Topic(id="t", all=["belarus", "iran"], any=["relations"])])
+    assert bool(Matcher(rb).match({"title": text})) is expected
