@@ -674,13 +674,15 @@ class Matcher:
         district and Chinese Qionghai agree to twin" — "…the Belarusian district…"). The two
         read as one statement when the title is one clause and holds a relation term, the
         first sentence of the lede names what the title lacks, and neither names another
-        country (a crowd), a list, a vetoed word or a result. A relation only in the lede
+        country (a crowd or, in the title, a `lists` name), a list, a vetoed word or a result. A relation only in the lede
         is not enough: "Minsk film festival sums up" — "…a Chinese director's film…"."""
         title_groups = has.get(TITLE, set())
         if not title_groups or len(title_groups) == n_all or item.title_clauses() != 1:
             return None
         if title_result is not None or crowd.get(TITLE) or TITLE in vetoed:
             return None
+        if any(h.field == "title" for h in g.lists):
+            return None                   # "Putin to meet Erdogan, Modi and Pezeshkian at the SCO summit"
         if g.any and not title_rel:
             return None
         first = next((u for u in sorted(has, key=_order) if u[0] != "title"), None)

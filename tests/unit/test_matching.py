@@ -239,6 +239,9 @@ RELATION_VOCABULARY = [
     ("Hainan and Grodno region sign a twin-region agreement.", "belarus-china"),
     ("Самалёт беларускага лідара прызямліўся ў Пекіне.", "belarus-china"),
     ("Самолет Лукашенко приземлился в Пекине.", "belarus-china"),
+    ("Мэр Пекина подпишет в Мингорисполкоме соглашение о дружбе городов.", "belarus-china"),
+    ("Над Секретариатом ШОС подняли государственный флаг Беларуси.", "belarus-sco"),
+    ("Lukashenko says Belarus will join the Shanghai bloc soon.", "belarus-sco"),
 ]
 
 
@@ -254,6 +257,7 @@ SHIPPED_NEGATIVES = [
     ("Minsk Group meets", "The OSCE Minsk Group discussed Karabakh; Iran sent an observer."),
     ("Sanctions list grows", "The EU sanctioned firms from Russia, Belarus, Iran and North Korea."),
     ("Beijing backs Minsk deal on Ukraine", "China urged all sides to implement the Minsk deal."),
+    ("Лукашенко в интервью китайскому телеканалу", "Лукашенко рассказал китайскому телеканалу CGTN о торговле со странами ШОС."),
     ("Russia and China sign gas deal", "Moscow and Beijing agreed on prices. Separately, Lukashenko visited a farm."),
     # the US House of Representatives is not Belarus's lower house; the Republic of China is Taiwan
     ("Учения у Тайваня", "Пекин начал учения в ответ на визит спикера Палаты представителей США."),
