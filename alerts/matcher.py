@@ -42,6 +42,11 @@ _FIELD_GAP = 100_000             # keeps `near` from spanning two fields
 _SEPARATOR = re.compile(r"^(?!.*\b(?:which|who|whose|that|where|котор\w*|где|які|якая|якое|якія|якой|якім|якую|дзе)\b)"
                         r"(?:\s*(?:,|,?\s*(?:and|or|и|или|і|ці|та|also|а также))"
                         r"(?:\s+[^\s,;:.!?()«»\"]+){0,3}){1,4}\s*$", re.I)
+_JOIN = re.compile(r",?\s*\b(?:and|or|и|или|і|ці|та|also|а также)\b|,", re.I)   # one join between entries
+_NAME = re.compile(r"(?<!\w)[A-ZА-ЯЁІЎ]")                                      # a capital: a name
+_IN_PASSING = re.compile(r",\s*(?:who|which|whose|where|котор\w*|где|які|якая|якое|якія|дзе)\b|\b(?:including|such as|"
+                         r"among them|в том числе|среди них|у тым ліку|сярод іх)\b", re.I)
+_IN_PASSING_AFTER = re.compile(r"\w*\s+(?:among them|среди них|сярод іх|included|в их числе)\b", re.I)
 _AT_PLACE = re.compile(r"(?:^|\s)(?:in|at|в|во|у|ў)\s+$", re.I)   # "… met in |Beijing"
 _SAME_ENTRY = re.compile(r"^\s+$")           # "Kyrgyzstan Japarov": one entry named twice
 
@@ -673,9 +678,9 @@ class Matcher:
         ("Mogilev region days open in Tianjin" — "…the Chinese port city…"; "Ostrovets
         district and Chinese Qionghai agree to twin" — "…the Belarusian district…"). The two
         read as one statement when the title is one clause and holds a relation term, the
-        first sentence of the lede names what the title lacks, and neither names another
-        country (a crowd or, in the title, a `lists` name), a list, a vetoed word or a result. A relation only in the lede
-        is not enough: "Minsk film festival sums up" — "…a Chinese director's film…"."""
+        first sentence of the lede names what the title lacks outright (not in a clause in
+        passing) with a relation term of its own, and neither names another country (a
+        crowd or, in the title, a `lists` name), a list, a vetoed word or a result."""
         title_groups = has.get(TITLE, set())
         if not title_groups or len(title_groups) == n_all or item.title_clauses() != 1:
             return None
@@ -689,6 +694,16 @@ class Matcher:
         if first is None or not item.opens_body(first) or (title_groups | has[first]) != set(range(n_all)):
             return None
         if crowd.get(first) or first in vetoed or first in self._enumerated(g, item, {first, TITLE}, bloc):
+            return None
+        if first not in rel_units:
+            return None
+        # the other side only in a clause in passing: "…, who returned from China last week,",
+        # "30 countries, Belarus among them", «в том числе из Беларуси»
+        text, start, _ = item.unit_text(first)
+        missing = set(range(n_all)) - title_groups
+        at = min((h.start for h in [h for i in missing for h in g.all[i]] + g.venue if (h.field, h.clause) == first),
+                 default=start)
+        if _IN_PASSING.search(text, start, at + 1) or _IN_PASSING_AFTER.match(text, at):
             return None
         return first
 
@@ -712,6 +727,7 @@ class Matcher:
 
         listed: set[Unit] = set()
         run: list[list[Hit]] = []                          # the entries, each its names
+        unknown = 0                                        # entries between them no list knows
         for h in names:
             last = run[-1][-1] if run else None
             if last is not None and (last.start, last.end) == (h.start, h.end):
@@ -720,13 +736,18 @@ class Matcher:
                 run[-1].append(h)
             elif last is not None and last.field == h.field and _SEPARATOR.match(item.gap(last, h)):
                 run.append([h])
+                # "Lukashenko, Shehbaz Sharif, Prabowo Subianto and Pezeshkian": a capitalised
+                # entry between two joins is a name no list knows, another party
+                unknown += sum(1 for part in _JOIN.split(item.gap(last, h))[1:-1] if _NAME.search(part))
             else:
                 run = [[h]]
+                unknown = 0
             # three names or more of three parties or more, a side among them: "Lukashenko,
             # Prime Minister Turchin and Foreign Minister Ryzhenkov" is one delegation, and
             # "Larijani, Rouhani and Zarif" the other side's, not a list
-            if len(run) >= 3 and any(id(x) in anchors for e in run for x in e) \
-                    and len({party(e) for e in run}) >= 3 and not (bloc and 0 not in {party(e) for e in run}):
+            parties = {party(e) for e in run}
+            if len(run) + unknown >= 3 and any(id(x) in anchors for e in run for x in e) \
+                    and len(parties) + unknown >= 3 and not (bloc and 0 not in parties):
                 listed |= {(x.field, x.clause) for e in run for x in e}
         return listed
 

@@ -31,7 +31,8 @@ def _is_false_end(text: str, dot: int) -> bool:
         start -= 1
     word = text[start:dot].lower()
     if len(word) == 1 and word.isalpha():
-        return True                       # an initial: "А. Лукашенко"
+        # an initial ("А. Лукашенко"), but "Ван И." is China's foreign minister, Wang Yi
+        return not (word in ("и", "і") and re.search(r"(?:^|\s)Ван\s+$", text[:start]))
     return word in _ABBREVIATIONS
 
 

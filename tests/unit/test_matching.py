@@ -91,6 +91,15 @@ SENTENCES = [
 ]
 
 
+@pytest.mark.parametrize("text,sentences", [
+    ("Он встретился с Ван И. Белорусский министр улетел в Абу-Даби.", 2),   # Wang Yi, not an initial
+    ("Рыжанкоў сустрэўся з Ван І. Беларускі міністр паляцеў дадому.", 2),
+    ("Выступил А. Лукашенко. Потом слово взял И. Петров.", 2),              # initials stay
+])
+def test_wang_yi_ends_a_sentence(text, sentences):
+    assert len(Sentences(text).starts) == sentences
+
+
 @pytest.mark.parametrize("text,clauses", [
     ("Минск растет, а Пекин падает", 2),                           # ", а" is a contrast
     ("Участвуют Индия, Китай, а также Беларусь", 1),                # ", а также" a list's tail
@@ -151,7 +160,11 @@ CO_MENTION = [
     ({"crowd": [["Pakistan"]]}, "Pakistan and Belarus sign 15 agreements",
      "Belarus and Iran also signed an agreement. Guests came.", True),           # the lede decides alone
     # the lede's first sentence completes a one-clause title that holds a relation term…
-    ({}, "Iranian delegation visits Gomel", "Belarusian ministers showed the guests a tractor plant.", True),
+    ({}, "Iranian delegation visits Gomel", "Belarusian ministers met the guests at a tractor plant.", True),
+    # …where the lede has a relation of its own and names the side outright, not in passing
+    ({}, "Iranian delegation visits Gomel", "Belarusian ministers showed the guests a tractor plant.", False),
+    ({}, "Iranian delegation visits Gomel", "The guests, who met Belarusian ministers, saw a plant.", False),
+    ({}, "Iranian book fair opens", "Publishers from 30 countries, including Belarus, met readers.", False),
     # …not without the relation in the title, nor a later sentence, nor with another country named
     ({}, "Iranian delegation in Gomel", "Belarusian ministers met the guests at a tractor plant.", False),
     ({}, "Iranian delegation visits Gomel", "It was sunny. Belarusian ministers showed them a plant.", False),
@@ -348,6 +361,9 @@ ENUMERATIONS = [
     ("Lukashenko, President of Mongolia Khurelsukh, Prime Minister Sharif and Pezeshkian met.", True),
     # names no list knows between the entries keep the list
     ("Invited: Khurelsukh, Narendra Modi, Masoud Pezeshkian, Recep Tayyip Erdogan and Lukashenko.", True),
+    # …and count as parties of their own
+    ("Lukashenko, Anwar Ibrahim, Prabowo Subianto and Pezeshkian met.", True),
+    ("Lukashenko met Pezeshkian and, quoting him, said they held talks.", False),
 ]
 
 
