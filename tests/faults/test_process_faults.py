@@ -101,8 +101,8 @@ class HoldingMailbox(Mailbox):
     async def handle_DATA(self, server, session, envelope):
         if not self.holding.is_set():
             self.holding.set()
-            while not self.release.is_set():
-                await asyncio.sleep(0.05)
+            # waits on the event in a worker thread: the server's loop stays free
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
             return "451 4.4.2 connection lost"
         return await super().handle_DATA(server, session, envelope)
 
@@ -127,6 +127,7 @@ def test_sigkill_during_digest_send_then_restart(tmp_path):
             again = run(cfg, "once")
             assert "nothing new" in again.stdout
     finally:
+        box.release.set()
         ctl.stop()
     got = titles(box)
     for t in [i["title"] for i in FAST + SLOW]:
