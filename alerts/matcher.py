@@ -33,16 +33,16 @@ LEDE = 2                         # sentences of the summary (and of the body) th
 MAX_HITS = 30                    # hits kept in the evidence of one match (the deciding ones first)
 SNIPPET_CHARS = 300
 _FIELD_GAP = 100_000             # keeps `near` from spanning two fields
+_JOINS = r"(?:and|or|и|или|і|ці|та|also|а также)"
 # what stands between two names of an enumeration ("Russia, Belarus, Iran and the DPRK"):
-# a comma or "and", and at most a title of three words ("Lukashenko, President of
-# Kyrgyzstan Japarov, Prime Minister Sharif and …"), not a relative clause ("BRICS and the
-# SCO, which Belarus joined")
-# between two entries of a list: a comma or "and", a title of up to three words, and entries
-# no list knows ("Putin, Narendra Modi, Masoud Pezeshkian and Erdogan")
+# a comma or "and", at most a title of three words ("Lukashenko, President of Kyrgyzstan
+# Japarov, Prime Minister Sharif and …") and entries no list knows ("Putin, Narendra Modi,
+# Masoud Pezeshkian and Erdogan"), not a relative clause ("BRICS and the SCO, which
+# Belarus joined")
 _SEPARATOR = re.compile(r"^(?!.*\b(?:which|who|whose|that|where|котор\w*|где|які|якая|якое|якія|якой|якім|якую|дзе)\b)"
-                        r"(?:\s*(?:,|,?\s*(?:and|or|и|или|і|ці|та|also|а также))"
+                        r"(?:\s*(?:,|,?\s*" + _JOINS + r")"
                         r"(?:\s+[^\s,;:.!?()«»\"]+){0,3}){1,4}\s*$", re.I)
-_JOIN = re.compile(r",?\s*\b(?:and|or|и|или|і|ці|та|also|а также)\b|,", re.I)   # one join between entries
+_JOIN = re.compile(r",?\s*\b" + _JOINS + r"\b|,", re.I)                  # one join between entries
 _NAME = re.compile(r"(?<!\w)[A-ZА-ЯЁІЎ]")                                      # a capital: a name
 _IN_PASSING = re.compile(r",\s*(?:who|which|whose|where|котор\w*|где|які|якая|якое|якія|дзе)\b|\b(?:including|such as|"
                          r"among them|в том числе|среди них|у тым ліку|сярод іх)\b", re.I)

@@ -215,6 +215,8 @@ class Scanner:
         # expressions cost a pass over the text each: run them only where what they could
         # add completes one of ``enough`` (an SCO expression in a text naming no Belarus
         # would change nothing)
+        if not self.regex_terms:
+            return bits
         pending = _or(masks[idx] for idx in self.regex_terms) & ~bits
         if not pending or not any((bits | pending) & need == need for need in enough):
             return bits
